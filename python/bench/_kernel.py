@@ -1,0 +1,157 @@
+"""Kernel-level timing shared by the Python benchmark programs (standard library only).
+
+Measures, inside one process, the setup time (loading the input) and the time of each of K
+iterations of a kernel, with ``time.perf_counter_ns`` around the kernel call only, so argument
+parsing, loading and the checksum comparison are never in an iteration's time. Every iteration
+must return the same checksum; the result is one JSON line, the last line of stdout::
+
+    {"schema":1,"task":"sum_squares","impl":"py-loop","n":100000,"setup_ns":123,
+     "iter_ns":[1,2,3],"checksum":"2684354560"}
+
+(one line in reality). Any failure is a single ``Error: ...`` line on stderr and exit status 1
+(exit status 2 for a bad command line).
+
+A benchmark script in this folder uses it like this::
+
+    from _kernel import fail, kernel_parser, run_kernel, time_setup
+
+    args = kernel_parser(__doc__).parse_args()
+    data, setup_ns = time_setup(lambda: load(args.input))
+    run_kernel("task", "py-x", len(data), setup_ns, iters=args.iters, kernel=lambda: f(data))
+
+The scripts import this module from their own folder (``sys.path[0]``), so run them as
+``python3 path/to/script.py``, not with ``-I`` or ``-P``, which leave that folder off the path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn, TypeVar
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+SCHEMA = 1
+"""Version of the JSON line's format."""
+
+T = TypeVar("T")
+Checksum = int | float | str
+"""What a kernel returns: an exact integer, a float or an already formatted string."""
+
+
+def fail(message: str) -> NoReturn:
+    """Print one ``Error: ...`` line on stderr and exit with status 1."""
+    sys.stdout.flush()
+    print(f"Error: {message}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one ``Error: ...`` line (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"Error: {self.prog}: {message}", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def kernel_parser(description: str | None, default_iters: int = 5) -> argparse.ArgumentParser:
+    """Return a parser with the options every kernel benchmark takes.
+
+    ``--input PATH`` (required) is the input file; ``--iters K`` (default ``default_iters``)
+    is the number of timed kernel iterations. A script adds its own options (``--impl``, ...).
+    """
+    parser = _Parser(description=description)
+    parser.add_argument("--input", type=Path, required=True, metavar="PATH", help="input file")
+    parser.add_argument(
+        "--iters",
+        type=_positive_int,
+        default=default_iters,
+        metavar="K",
+        help=f"timed iterations of the kernel (default {default_iters})",
+    )
+    return parser
+
+
+def time_setup(setup: Callable[[], T]) -> tuple[T, int]:
+    """Call ``setup()`` once; return its result and its duration in nanoseconds.
+
+    An ``OSError`` (missing or unreadable input) becomes an ``Error:`` line and exit 1.
+    """
+    start = time.perf_counter_ns()
+    try:
+        result = setup()
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename is not None else ""
+        fail(f"cannot read input{where}: {exc.strerror or exc}")
+    return result, time.perf_counter_ns() - start
+
+
+def format_checksum(value: Checksum) -> str:
+    """The checksum as printed: an int in decimal, a float as its shortest repr, a str as is."""
+    if isinstance(value, bool):
+        raise TypeError("a checksum must be an int, float or str, not bool")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    return value
+
+
+def run_kernel(
+    task: str,
+    impl: str,
+    n: int,
+    setup_ns: int,
+    *,
+    iters: int,
+    kernel: Callable[[], Checksum],
+) -> list[int]:
+    """Time ``iters`` calls of ``kernel()`` and print the result line; return the times (ns).
+
+    Only the call itself is inside the clock readings. Every call must return the same
+    checksum, otherwise this prints an ``Error:`` line and exits with status 1.
+    """
+    if iters < 1:
+        fail(f"iters must be at least 1, got {iters}")
+    clock = time.perf_counter_ns
+    iter_ns: list[int] = []
+    first: str | None = None
+    for i in range(iters):
+        start = clock()
+        value = kernel()
+        elapsed = clock() - start
+        iter_ns.append(elapsed)
+        checksum = format_checksum(value)
+        if first is None:
+            first = checksum
+        elif checksum != first:
+            fail(
+                f"{task}/{impl}: iteration {i} returned checksum {checksum}, "
+                f"iteration 0 returned {first}"
+            )
+    record = {
+        "schema": SCHEMA,
+        "task": task,
+        "impl": impl,
+        "n": n,
+        "setup_ns": setup_ns,
+        "iter_ns": iter_ns,
+        "checksum": first,
+    }
+    sys.stdout.write(json.dumps(record, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+    return iter_ns
