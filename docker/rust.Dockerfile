@@ -1,0 +1,50 @@
+# Rust toolchain image: Debian's rustc/cargo from trixie-backports, pinned by exact version.
+# Stages: build (toolchain + sources; the only stage that sees the extra CA bundle),
+# runner (only the static measuring runner, copied into every other image), final.
+ARG BASE_IMAGE=rpb-base:trixie
+
+FROM ${BASE_IMAGE} AS build
+ARG RUSTC_VERSION
+ENV DEBIAN_FRONTEND=noninteractive
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends -t trixie-backports \
+      rustc=${RUSTC_VERSION} cargo=${RUSTC_VERSION} \
+ && rm -rf /var/lib/apt/lists/*
+# Proxies that intercept TLS: cargo trusts the system bundle plus the one handed to the build.
+COPY extra-ca.pem /tmp/extra-ca.pem
+RUN cat /etc/ssl/certs/ca-certificates.crt /tmp/extra-ca.pem > /tmp/ca-bundle.pem
+ENV CARGO_HTTP_CAINFO=/tmp/ca-bundle.pem CARGO_HOME=/cargo CARGO_TERM_COLOR=never
+WORKDIR /src
+COPY rust/ /src/
+RUN cargo fetch --locked
+# Portable build (the default x86-64 target level), the static runner, and a build tuned for the
+# build host's CPU (rs-native: not portable across hosts).
+RUN cargo build --release --locked --offline -p rpb-bench \
+ && RUSTFLAGS="-C target-feature=+crt-static" \
+      cargo build --release --locked --offline --target x86_64-unknown-linux-gnu -p runner \
+ && RUSTFLAGS="-C target-cpu=native" \
+      cargo build --release --locked --offline --target-dir /src/target-native -p rpb-bench --bin sum_squares \
+ && mkdir -p /out/native \
+ && cp target/release/hello target/release/sum_squares target/release/datagen /out/ \
+ && cp target/x86_64-unknown-linux-gnu/release/runner /out/runner \
+ && cp target-native/release/sum_squares /out/native/sum_squares \
+ && { echo "{"; \
+      echo "  \"rustc\": \"$(rustc -V)\","; \
+      echo "  \"cargo\": \"$(cargo -V)\","; \
+      echo "  \"target\": \"x86_64-unknown-linux-gnu\","; \
+      echo "  \"target_features_portable\": \"$(rustc --print cfg | grep target_feature | sed 's/target_feature=//; s/\"//g' | tr '\n' ' ')\","; \
+      echo "  \"target_features_native\": \"$(rustc -C target-cpu=native --print cfg | grep target_feature | sed 's/target_feature=//; s/\"//g' | tr '\n' ' ')\","; \
+      echo "  \"profile\": \"release, lto=fat, codegen-units=1\""; \
+      echo "}"; } > /out/versions-rust.json
+
+FROM scratch AS runner
+COPY --from=build /out/runner /runner
+
+FROM ${BASE_IMAGE}
+ARG HYPERFINE_VERSION
+ENV DEBIAN_FRONTEND=noninteractive
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends hyperfine=${HYPERFINE_VERSION} \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /out/ /opt/rpb/bin/
+RUN mkdir -p /opt/rpb && mv /opt/rpb/bin/versions-rust.json /opt/rpb/versions.json

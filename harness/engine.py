@@ -1,0 +1,329 @@
+"""The one thin wrapper over the Docker SDK: build, import, run pinned, label, clean up.
+
+Every `docker.errors.*` is turned into one of our errors here, so the rest of the harness never
+sees the SDK's exceptions. Every container, volume and image the kit makes carries the label
+`rpb.kit`, and containers also `rpb.run_id`, so `harness clean` finds strays and nothing else.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+from docker.models.containers import Container
+from docker.types import Mount
+
+from harness.errors import EngineUnavailable, HarnessError, ImageBuildFailed, ImageMissing
+
+KIT_LABEL = "rpb.kit"
+KIT = "rust_python_benchmark"
+RUN_LABEL = "rpb.run_id"
+DATA_MOUNT = "/data"
+# A benchmark writes scratch files here only; the root file system is read-only.
+SCRATCH = "/tmp"
+NOBODY = "65534:65534"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of a benchmark container (MEASUREMENT.md section 2)."""
+
+    memory: str = "4g"
+    pids: int = 512
+    scratch: str = "size=512m"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    timed_out: bool
+
+
+def _engine_error(e: Exception) -> EngineUnavailable:
+    return EngineUnavailable(
+        f"the Docker engine is not reachable ({type(e).__name__}: {e}). "
+        "Start Docker or set DOCKER_HOST to a running engine."
+    )
+
+
+class Engine:
+    """A connected Docker engine."""
+
+    def __init__(self, client: docker.DockerClient) -> None:
+        self.client = client
+        self.api = client.api
+
+    # ----- information -----------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        try:
+            info = self.client.info()
+            version = self.client.version()
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise _engine_error(e) from e
+        return {
+            "server_version": version.get("Version"),
+            "api_version": version.get("ApiVersion"),
+            "storage_driver": info.get("Driver"),
+            "cgroup_version": info.get("CgroupVersion"),
+            "cgroup_driver": info.get("CgroupDriver"),
+            "kernel": info.get("KernelVersion"),
+            "ncpu": info.get("NCPU"),
+            "mem_total": info.get("MemTotal"),
+            "security_options": info.get("SecurityOptions"),
+        }
+
+    def image(self, ref: str) -> dict[str, Any] | None:
+        """Identity of an image: ID, rootfs layer digests, labels; None when absent."""
+        try:
+            img = self.api.inspect_image(ref)
+        except docker.errors.ImageNotFound:
+            return None
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise _engine_error(e) from e
+        return {
+            "ref": ref,
+            "id": img["Id"],
+            "layers": list(img.get("RootFS", {}).get("Layers", [])),
+            "repo_digests": list(img.get("RepoDigests") or []),
+            "labels": dict((img.get("Config") or {}).get("Labels") or {}),
+            "size": img.get("Size"),
+        }
+
+    def require_image(self, ref: str) -> dict[str, Any]:
+        info = self.image(ref)
+        if info is None:
+            raise ImageMissing(ref)
+        return info
+
+    # ----- images ------------------------------------------------------------------------------
+    def build(
+        self,
+        context: bytes,
+        tag: str,
+        *,
+        dockerfile: str,
+        target: str | None,
+        buildargs: dict[str, str],
+        labels: dict[str, str],
+        network_mode: str | None,
+        on_line: Callable[[str], None] | None = None,
+    ) -> str:
+        """Build from an in-memory context tar; returns the image ID. Raises ImageBuildFailed."""
+        tail: deque[str] = deque(maxlen=40)
+        image_id = None
+        try:
+            stream = self.api.build(
+                fileobj=io.BytesIO(context),
+                custom_context=True,
+                tag=tag,
+                dockerfile=dockerfile,
+                target=target,
+                buildargs=buildargs,
+                labels={KIT_LABEL: KIT, **labels},
+                network_mode=network_mode,
+                rm=True,
+                forcerm=True,
+                decode=True,
+            )
+            for chunk in stream:
+                if "stream" in chunk:
+                    for line in chunk["stream"].splitlines():
+                        if line.strip():
+                            tail.append(line)
+                            if on_line:
+                                on_line(line)
+                if "aux" in chunk and "ID" in chunk["aux"]:
+                    image_id = chunk["aux"]["ID"]
+                if "error" in chunk:
+                    tail.append(chunk["error"].rstrip())
+                    raise ImageBuildFailed(tag, "\n".join(tail))
+        except docker.errors.APIError as e:
+            raise ImageBuildFailed(tag, "\n".join([*tail, str(e)])) from e
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise _engine_error(e) from e
+        info = self.image(tag)
+        if info is None:
+            raise ImageBuildFailed(tag, "\n".join(tail) or "the engine reported no image")
+        return image_id or str(info["id"])
+
+    def import_rootfs(self, tar_path: str, repository: str, tag: str) -> str:
+        """`docker import` of a root file system tarball; returns the image ID."""
+        try:
+            self.api.import_image(
+                src=tar_path,
+                repository=repository,
+                tag=tag,
+                changes=[f"LABEL {KIT_LABEL}={KIT}", 'CMD ["/bin/bash"]'],
+            )
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise HarnessError(f"importing the base image failed: {e}.") from e
+        return str(self.require_image(f"{repository}:{tag}")["id"])
+
+    def pull(self, ref: str) -> str:
+        """Pull an image by reference (ideally by digest); returns the image ID."""
+        try:
+            img = self.client.images.pull(ref)
+        except docker.errors.APIError as e:
+            raise HarnessError(
+                f"pulling {ref} failed: {e.explanation or e}. Check the registry address "
+                "and digest, or build the base locally (omit --base-ref)."
+            ) from e
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise _engine_error(e) from e
+        return str(img.id)
+
+    def tag(self, image_id: str, repository: str, tag: str) -> None:
+        self.api.tag(image_id, repository, tag, force=True)
+
+    # ----- volumes -----------------------------------------------------------------------------
+    def volume_exists(self, name: str) -> bool:
+        try:
+            self.client.volumes.get(name)
+        except docker.errors.NotFound:
+            return False
+        return True
+
+    def create_volume(self, name: str, labels: dict[str, str]) -> None:
+        self.client.volumes.create(name=name, labels={KIT_LABEL: KIT, **labels})
+
+    def remove_volume(self, name: str) -> None:
+        try:
+            self.client.volumes.get(name).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+
+    # ----- containers --------------------------------------------------------------------------
+    @contextmanager
+    def _container(self, **kwargs: Any) -> Iterator[Container]:
+        try:
+            c = self.client.containers.run(detach=True, **kwargs)
+        except docker.errors.ImageNotFound as e:
+            raise ImageMissing(str(kwargs.get("image"))) from e
+        except docker.errors.APIError as e:
+            raise HarnessError(f"starting a container failed: {e.explanation or e}.") from e
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise _engine_error(e) from e
+        try:
+            yield c
+        finally:
+            try:
+                c.remove(force=True)
+            except (docker.errors.DockerException, requests.exceptions.RequestException):
+                pass  # the engine is gone or the container already is; `harness clean` remains
+
+    def run(
+        self,
+        image: str,
+        argv: list[str],
+        *,
+        run_id: str,
+        cpuset: str | None,
+        labels: dict[str, str] | None = None,
+        limits: Limits | None = None,
+        data_volume: str | None = None,
+        data_read_only: bool = True,
+        timeout_s: float = 3600.0,
+        hardened: bool = True,
+        user: str = NOBODY,
+    ) -> RunResult:
+        """Run argv in a fresh, pinned, hardened container and return its output.
+
+        argv is passed as a list (exec form): no shell ever sees it.
+        """
+        limits = limits or Limits()
+        mounts = []
+        if data_volume:
+            mounts.append(
+                Mount(DATA_MOUNT, data_volume, type="volume", read_only=data_read_only)
+            )
+        kwargs: dict[str, Any] = {
+            "image": image,
+            "command": argv,
+            "labels": {KIT_LABEL: KIT, RUN_LABEL: run_id, **(labels or {})},
+            "mounts": mounts,
+            "network_mode": "none",
+            "mem_limit": limits.memory,
+            "memswap_limit": limits.memory,  # equal to the memory limit: no swap
+            "pids_limit": limits.pids,
+            "stdin_open": False,
+            "tty": False,
+        }
+        if cpuset is not None:
+            kwargs["cpuset_cpus"] = cpuset
+        if hardened:
+            kwargs.update(
+                read_only=True,
+                tmpfs={SCRATCH: f"rw,noexec,nosuid,{limits.scratch}"},
+                user=user,
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges"],
+            )
+        with self._container(**kwargs) as c:
+            timed_out = False
+            try:
+                status = c.wait(timeout=timeout_s)
+                exit_code: int | None = int(status.get("StatusCode", -1))
+            except requests.exceptions.ReadTimeout:
+                timed_out = True
+                exit_code = None
+                try:
+                    c.kill()
+                except docker.errors.DockerException:
+                    pass
+            except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+                raise _engine_error(e) from e
+            try:
+                out = c.logs(stdout=True, stderr=False).decode("utf-8", "replace")
+                err = c.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+            except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+                raise _engine_error(e) from e
+        return RunResult(exit_code, out, err, timed_out)
+
+    def kit_containers(self, run_id: str | None = None) -> list[Container]:
+        label = f"{RUN_LABEL}={run_id}" if run_id else f"{KIT_LABEL}={KIT}"
+        try:
+            return list(self.client.containers.list(all=True, filters={"label": label}))
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise _engine_error(e) from e
+
+    def clean(self, *, volumes: bool = False) -> dict[str, int]:
+        """Remove the kit's containers (and volumes, and dangling images); nothing else."""
+        removed = {"containers": 0, "volumes": 0, "images": 0}
+        for c in self.kit_containers():
+            c.remove(force=True)
+            removed["containers"] += 1
+        if volumes:
+            for v in self.client.volumes.list(filters={"label": f"{KIT_LABEL}={KIT}"}):
+                v.remove(force=True)
+                removed["volumes"] += 1
+        pruned = self.client.images.prune(
+            filters={"dangling": True, "label": f"{KIT_LABEL}={KIT}"}
+        )
+        removed["images"] = len(pruned.get("ImagesDeleted") or [])
+        return removed
+
+
+def connect(retries: int = 1) -> Engine:
+    """Connect to the engine named by the environment (DOCKER_HOST) and check it answers."""
+    last: Exception | None = None
+    for attempt in range(retries):
+        try:
+            client = docker.from_env(timeout=600)
+            client.ping()
+            return Engine(client)
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            last = e
+            if attempt + 1 < retries:
+                time.sleep(1)
+    assert last is not None
+    raise _engine_error(last)

@@ -1,0 +1,171 @@
+"""Host facts: CPU lists, the cpuset a run uses, and the host fingerprint (MEASUREMENT.md 6).
+
+Host files are read through a root path so tests can point it at a fake tree.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.errors import UsageError
+
+
+def parse_cpu_list(text: str) -> list[int]:
+    """Parse the kernel's CPU list format ('0-3,8,10-11') into sorted CPU numbers."""
+    cpus: set[int] = set()
+    for part in text.strip().split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        try:
+            if sep:
+                a, b = int(lo), int(hi)
+                if b < a:
+                    raise ValueError
+                cpus.update(range(a, b + 1))
+            else:
+                cpus.add(int(lo))
+        except ValueError:
+            raise UsageError(f"'{text}' is not a CPU list. Use a form like 0-3,6.") from None
+    return sorted(cpus)
+
+
+def format_cpu_list(cpus: list[int]) -> str:
+    """The inverse of parse_cpu_list, with ranges compressed ('0-3,8')."""
+    out: list[str] = []
+    s = sorted(set(cpus))
+    i = 0
+    while i < len(s):
+        j = i
+        while j + 1 < len(s) and s[j + 1] == s[j] + 1:
+            j += 1
+        out.append(str(s[i]) if i == j else f"{s[i]}-{s[j]}")
+        i = j + 1
+    return ",".join(out)
+
+
+def available_cpus() -> list[int]:
+    return sorted(os.sched_getaffinity(0))
+
+
+def choose_cpuset(n: int, available: list[int]) -> list[int]:
+    """N distinct cores for each benchmark container.
+
+    Takes the highest-numbered cores: CPU 0 usually serves most interrupts and housekeeping.
+    """
+    if n < 1:
+        raise UsageError(f"--cpus {n} is not allowed. Give at least 1.")
+    if n > len(available):
+        raise UsageError(
+            f"--cpus {n} exceeds the {len(available)} cores this host offers "
+            f"({format_cpu_list(available)}). Give at most {len(available)}."
+        )
+    return sorted(available)[-n:]
+
+
+def _read(root: Path, rel: str) -> str | None:
+    try:
+        return (root / rel).read_text().strip()
+    except OSError:
+        return None
+
+
+def cpu_model(root: Path = Path("/")) -> str | None:
+    text = _read(root, "proc/cpuinfo") or ""
+    for line in text.splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
+def smt_siblings(root: Path, cpus: list[int]) -> dict[int, str]:
+    out = {}
+    for c in cpus:
+        s = _read(root, f"sys/devices/system/cpu/cpu{c}/topology/thread_siblings_list")
+        if s is not None:
+            out[c] = s
+    return out
+
+
+def git_commit(repo: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=5,
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=5,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def fingerprint(cpuset: list[int], root: Path = Path("/")) -> dict[str, Any]:
+    """What describes this host for a reader of the results (warnings come from `checks`)."""
+    gov = _read(root, f"sys/devices/system/cpu/cpu{cpuset[0]}/cpufreq/scaling_governor")
+    no_turbo = _read(root, "sys/devices/system/cpu/intel_pstate/no_turbo")
+    boost = _read(root, "sys/devices/system/cpu/cpufreq/boost")
+    load = _read(root, "proc/loadavg")
+    swaps = (_read(root, "proc/swaps") or "").splitlines()[1:]
+    return {
+        "cpu_model": cpu_model(root),
+        "cores_online": _read(root, "sys/devices/system/cpu/online"),
+        "cores_available": format_cpu_list(available_cpus()),
+        "cpuset": format_cpu_list(cpuset),
+        "smt_siblings": smt_siblings(root, cpuset),
+        "governor": gov,
+        "turbo": None if no_turbo is None and boost is None else (no_turbo or boost),
+        "loadavg": load,
+        "swap_devices": len(swaps),
+        "cgroup_v2": (root / "sys/fs/cgroup/cgroup.controllers").exists(),
+        "kernel": platform.release(),
+        "aslr": _read(root, "proc/sys/kernel/randomize_va_space"),
+        "machine": platform.machine(),
+        "harness_version": __version__,
+    }
+
+
+def checks(fp: dict[str, Any], n_cpus: int) -> list[str]:
+    """Noise warnings from a fingerprint: never failures, but they go into the report."""
+    warnings = []
+    if fp.get("governor") not in (None, "performance"):
+        warnings.append(
+            f"CPU frequency governor is '{fp['governor']}', not 'performance': "
+            "times may vary with frequency scaling."
+        )
+    load = fp.get("loadavg")
+    if load:
+        one_min = float(load.split()[0])
+        cores = len(parse_cpu_list(fp.get("cores_available") or "0"))
+        if one_min > max(0.5, 0.25 * cores):
+            warnings.append(
+                f"the host looks busy: 1-minute load average {one_min:.2f} on {cores} cores."
+            )
+    if fp.get("swap_devices"):
+        warnings.append("swap is enabled: a benchmark near its memory limit may page.")
+    sib = fp.get("smt_siblings") or {}
+    if any("," in v or "-" in v for v in sib.values()):
+        warnings.append(
+            "the cpuset includes SMT siblings: two benchmark threads may share a physical core."
+        )
+    if n_cpus == len(parse_cpu_list(fp.get("cores_available") or "0")):
+        warnings.append(
+            "the cpuset takes every core of the host: the engine and the harness share them."
+        )
+    return warnings

@@ -1,0 +1,305 @@
+"""Running cases: inputs into the data volume, then container sessions, interleaved.
+
+A container session runs the kit's measuring runner (a static Rust program copied into every
+image) around W + R process runs of one case. The runner prints one JSON line per process run
+(wall time, the child's own rusage, exit status, its stdout); the harness turns those into
+samples, checks checksums against the suite's reference values and appends them to the bundle
+after every session, so an interruption loses at most the session in flight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from harness.engine import Engine, Limits, RunResult
+from harness.errors import HarnessError
+from harness.store import Bundle
+from harness.suite import Case, Profile, Suite
+
+RUNNER = "/opt/rpb/bin/runner"
+DATAGEN = "/opt/rpb/bin/datagen"
+SAMPLE_SCHEMA = 1
+TAIL = 2000
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    cpuset: str | None
+    timeout_s: float = 600.0
+    seed: int = 0
+    limits: Limits = field(default_factory=Limits)
+
+
+class Executor(Protocol):
+    """Runs one argv in an image and returns its output (Docker here, a fake in unit tests)."""
+
+    def __call__(self, image: str, argv: list[str], case: Case) -> RunResult: ...
+
+
+def runner_argv(profile: Profile, timeout_s: float, argv: list[str]) -> list[str]:
+    return [
+        RUNNER,
+        "--runs",
+        str(profile.runs),
+        "--warmup",
+        str(profile.warmup),
+        "--timeout-s",
+        str(timeout_s),
+        "--",
+        *argv,
+    ]
+
+
+def schedule(cases: list[Case], sessions: int, seed: int) -> list[tuple[Case, int]]:
+    """Container sessions in run order: tasks one after another, and within a task the
+    sessions of all its implementations and sizes shuffled (A B B A ..., not A A B B), so slow
+    drift of the host hits every language alike."""
+    rng = random.Random(seed)
+    order: list[tuple[Case, int]] = []
+    by_task: dict[str, list[tuple[Case, int]]] = {}
+    for c in cases:
+        by_task.setdefault(c.task.name, []).extend((c, s) for s in range(sessions))
+    for task in by_task:
+        block = by_task[task]
+        rng.shuffle(block)
+        order.extend(block)
+    return order
+
+
+def parse_kernel_line(stdout: str) -> dict[str, Any] | None:
+    """The program's own JSON line: the last non-empty line of its stdout."""
+    for line in reversed(stdout.splitlines()):
+        if line.strip():
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                return None
+            return obj if isinstance(obj, dict) else None
+    return None
+
+
+def samples_from_output(
+    case: Case, session: int, image: str, lang: str, result: RunResult
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Turn the runner's JSON lines into samples; returns (samples, failure reason or None)."""
+    samples: list[dict[str, Any]] = []
+    reason: str | None = None
+    expected = case.expected_checksum()
+    for line in result.stdout.splitlines():
+        if not line.strip():
+            continue
+        try:
+            run = json.loads(line)
+        except json.JSONDecodeError:
+            reason = reason or f"runner printed a line that is not JSON: {line[:200]!r}"
+            continue
+        if "error" in run:
+            reason = reason or f"runner: {run['error']}"
+            continue
+        checksum: str | None
+        setup_ns = None
+        iter_ns: list[int] = []
+        if case.task.kind == "kernel":
+            k = parse_kernel_line(run.get("stdout", ""))
+            if k is None:
+                checksum = None
+            else:
+                checksum = str(k.get("checksum"))
+                setup_ns = k.get("setup_ns")
+                iter_ns = [int(x) for x in k.get("iter_ns", [])]
+        else:
+            checksum = run.get("stdout")
+        ok_exit = run.get("exit_code") == 0 and not run.get("timed_out")
+        sample = {
+            "schema": SAMPLE_SCHEMA,
+            "case_id": case.case_id,
+            "task": case.task.name,
+            "impl": case.impl.name,
+            "lang": lang,
+            "image": image,
+            "size": case.size,
+            "session": session,
+            "run": run.get("run"),
+            "warmup": bool(run.get("warmup")),
+            "wall_ns": run.get("wall_ns"),
+            "user_ns": run.get("user_ns"),
+            "sys_ns": run.get("sys_ns"),
+            "maxrss_kb": run.get("maxrss_kb"),
+            "exit_code": run.get("exit_code"),
+            "signal": run.get("signal"),
+            "timed_out": bool(run.get("timed_out")),
+            "setup_ns": setup_ns,
+            "iter_ns": iter_ns,
+            "checksum": checksum,
+            "checksum_ok": ok_exit and checksum is not None and checksum == expected,
+            "stderr_tail": run.get("stderr_tail", "")[-TAIL:] if not ok_exit else "",
+        }
+        samples.append(sample)
+        if not ok_exit and reason is None:
+            if run.get("timed_out"):
+                reason = "timed out"
+            elif run.get("signal") is not None:
+                reason = f"killed by signal {run['signal']}"
+            else:
+                reason = f"exit status {run.get('exit_code')}"
+    if result.timed_out:
+        reason = reason or "the container session timed out"
+    elif result.exit_code not in (0, None) and reason is None:
+        reason = f"runner exited with status {result.exit_code}: {result.stderr[-TAIL:]}"
+    elif result.exit_code is None and reason is None:
+        reason = "the container ended without an exit status (killed from outside?)"
+    if not samples and reason is None:
+        reason = "the runner printed no samples"
+    return samples, reason
+
+
+def case_status(
+    case: Case, samples: list[dict[str, Any]], reasons: list[str]
+) -> dict[str, Any]:
+    """The case's row for cases.jsonl: ok, failed (with why), or invalid (wrong checksum)."""
+    stderr = next((s["stderr_tail"] for s in samples if s.get("stderr_tail")), "")
+    row: dict[str, Any] = {
+        "case_id": case.case_id,
+        "task": case.task.name,
+        "impl": case.impl.name,
+        "size": case.size,
+        "status": "ok",
+        "reason": None,
+        "stderr_tail": stderr or None,
+        "expected_checksum": case.expected_checksum(),
+        "checksums": sorted({str(s["checksum"]) for s in samples if s["checksum"] is not None}),
+    }
+    if reasons:
+        row.update(status="failed", reason="; ".join(sorted(set(reasons))))
+    elif not all(s["checksum_ok"] for s in samples):
+        got = ", ".join(repr(c) for c in row["checksums"]) or "none"
+        row.update(
+            status="invalid",
+            reason=f"checksum mismatch: expected {case.expected_checksum()!r}, got {got}",
+        )
+    return row
+
+
+# ----- inputs ----------------------------------------------------------------------------------
+def data_volume_name(suite: Suite) -> str:
+    specs = sorted(
+        (t.name, t.input.generator, t.input.seed, t.input.file)
+        for t in suite.tasks.values()
+        if t.input is not None
+    )
+    return "rpb-data-" + hashlib.sha256(repr(specs).encode()).hexdigest()[:12]
+
+
+def prepare_inputs(
+    engine: Engine,
+    suite: Suite,
+    cases: list[Case],
+    datagen_image: str,
+    run_id: str,
+    log: Callable[[str], None],
+) -> str:
+    """Generate every input the cases need into the shared data volume, once; check each
+    generated file's checksum against the suite's reference value."""
+    volume = data_volume_name(suite)
+    if not engine.volume_exists(volume):
+        engine.create_volume(volume, {"rpb.data": "inputs"})
+    needed = sorted(
+        {(c.task.name, c.size) for c in cases if c.task.input is not None and c.size is not None},
+        key=lambda x: (x[0], x[1] or 0),
+    )
+    if not needed:
+        return volume
+    listing = engine.run(
+        datagen_image, ["find", "/data", "-type", "f"], run_id=run_id, cpuset=None,
+        data_volume=volume,
+    )
+    present = set(listing.stdout.split())
+    for task_name, n in needed:
+        task = suite.tasks[task_name]
+        assert task.input is not None and n is not None
+        path = task.input.path_for(n)
+        if path in present:
+            continue
+        log(f"generating input {path}")
+        argv = [
+            DATAGEN, task.input.generator, "--n", str(n), "--seed", str(task.input.seed),
+            "--out", path,
+        ]
+        res = engine.run(
+            datagen_image, argv, run_id=run_id, cpuset=None, data_volume=volume,
+            data_read_only=False, user="0:0",
+        )
+        info = parse_kernel_line(res.stdout) if res.exit_code == 0 else None
+        if info is None:
+            raise HarnessError(
+                f"generating {path} failed (exit status {res.exit_code}): {res.stderr[-TAIL:]}"
+            )
+        if str(info.get("checksum")) != task.reference.get(n):
+            raise HarnessError(
+                f"generated input {path} has checksum {info.get('checksum')}, but the suite's "
+                f"reference is {task.reference.get(n)}. The generator changed: fix it or the "
+                "suite's reference values."
+            )
+    return volume
+
+
+# ----- the run loop ----------------------------------------------------------------------------
+def docker_executor(
+    engine: Engine, run_id: str, opts: RunOptions, volume: str | None, profile: Profile
+) -> Executor:
+    session_timeout = (profile.runs + profile.warmup) * opts.timeout_s + 60
+
+    def execute(image: str, argv: list[str], case: Case) -> RunResult:
+        return engine.run(
+            image,
+            argv,
+            run_id=run_id,
+            cpuset=opts.cpuset,
+            labels={"rpb.case": case.case_id},
+            limits=opts.limits,
+            data_volume=volume,
+            timeout_s=session_timeout,
+        )
+
+    return execute
+
+
+def run_cases(
+    bundle: Bundle,
+    suite: Suite,
+    cases: list[Case],
+    profile: Profile,
+    tags: dict[str, str],
+    execute: Executor,
+    opts: RunOptions,
+    on_session: Callable[[Case, int, int, int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Run every session of every case in interleaved order; returns the case rows."""
+    order = schedule(cases, profile.sessions, opts.seed)
+    remaining = {c.case_id: profile.sessions for c in cases}
+    collected: dict[str, list[dict[str, Any]]] = {c.case_id: [] for c in cases}
+    reasons: dict[str, list[str]] = {c.case_id: [] for c in cases}
+    rows: list[dict[str, Any]] = []
+    for i, (case, session) in enumerate(order):
+        if on_session:
+            on_session(case, session, i, len(order))
+        image = tags[case.impl.image]
+        lang = suite.images[case.impl.image].lang
+        argv = runner_argv(profile, opts.timeout_s, case.argv(profile.iters))
+        result = execute(image, argv, case)
+        samples, reason = samples_from_output(case, session, case.impl.image, lang, result)
+        bundle.append_samples(samples)
+        collected[case.case_id].extend(samples)
+        if reason:
+            reasons[case.case_id].append(reason)
+        remaining[case.case_id] -= 1
+        if remaining[case.case_id] == 0:
+            row = case_status(case, collected[case.case_id], reasons[case.case_id])
+            bundle.append_case(row)
+            rows.append(row)
+    return rows
