@@ -1,0 +1,83 @@
+//! Input generator: `datagen <task> [options]`.
+//!
+//! datagen sum-squares --n N --seed S --out PATH
+//!
+//! Each generator writes its file atomically and prints one JSON line describing it. A new task
+//! adds a function and a row to GENERATORS.
+
+use std::path::Path;
+
+use rpb_bench::cli::{fail, Opts};
+use rpb_bench::datagen;
+
+type Generator = fn(Vec<String>) -> Result<(), String>;
+
+/// (task name, options synopsis, generator)
+const GENERATORS: &[(&str, &str, Generator)] =
+    &[("sum-squares", "--n N --seed S --out PATH", sum_squares)];
+
+fn json_str(s: &str) -> String {
+    serde_json::to_string(s).expect("serialising a str cannot fail")
+}
+
+fn sum_squares(args: Vec<String>) -> Result<(), String> {
+    let opts = Opts::parse(args, &["--n", "--seed", "--out"], &[])?;
+    let n: u64 = opts.parse_required("--n")?;
+    let seed: u64 = opts.parse_required("--seed")?;
+    let out = opts.required("--out")?;
+    if n > u64::MAX / 8 || usize::try_from(n).is_err() {
+        return Err(format!("--n too large: {n}"));
+    }
+    let w =
+        datagen::write_sum_squares(Path::new(out), n, seed).map_err(|e| format!("{out}: {e}"))?;
+    println!(
+        "{{\"schema\":1,\"path\":{},\"n\":{},\"seed\":{},\"bytes\":{},\"checksum\":{}}}",
+        json_str(out),
+        w.n,
+        seed,
+        w.bytes,
+        json_str(&w.checksum)
+    );
+    Ok(())
+}
+
+fn usage() -> String {
+    let mut s = String::from("usage: datagen <task> [options]\n\ntasks:\n");
+    for (name, synopsis, _) in GENERATORS {
+        s.push_str(&format!("  datagen {name} {synopsis}\n"));
+    }
+    s
+}
+
+fn main() {
+    let mut args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| {
+            a.into_string()
+                .unwrap_or_else(|a| fail(format!("argument is not UTF-8: {a:?}")))
+        })
+        .collect();
+    if args.is_empty() {
+        fail(format!("no task given; {}", usage().replace('\n', " ")));
+    }
+    let task = args.remove(0);
+    if task == "--help" || task == "-h" {
+        print!("{}", usage());
+        return;
+    }
+    let Some(&(_, synopsis, generate)) = GENERATORS.iter().find(|(name, _, _)| *name == task)
+    else {
+        let names: Vec<&str> = GENERATORS.iter().map(|g| g.0).collect();
+        fail(format!(
+            "unknown task {task:?} (known: {})",
+            names.join(", ")
+        ));
+    };
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("usage: datagen {task} {synopsis}");
+        return;
+    }
+    if let Err(e) = generate(args) {
+        fail(e);
+    }
+}

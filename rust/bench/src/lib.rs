@@ -1,0 +1,16 @@
+//! Shared code of the Rust benchmark binaries: option parsing, error reporting, the timing loop
+//! and its JSON line, input files, and the seeded generator.
+//!
+//! Every task binary follows the same shape:
+//! 1. parse options ([`cli::Opts`]), failing with one `Error: ...` line and exit status 1
+//!    ([`cli::fail`]);
+//! 2. set up (load the input), timed as `setup_ns`;
+//! 3. [`report::run_kernel`]: K timed iterations of the kernel, all giving the same checksum,
+//!    then one JSON line on stdout (the last line).
+
+pub mod cli;
+pub mod datagen;
+pub mod input;
+pub mod report;
+pub mod rng;
+pub mod sum_squares;
