@@ -113,6 +113,9 @@ def build(
             "making it with mmdebstrap.",
         ),
     ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show the whole build log, not only steps.")
+    ] = False,
     suite_path: SuiteOpt = DEFAULT_SUITE,
 ) -> None:
     """Build the base and the suite's toolchain images (cached by content hash)."""
@@ -123,7 +126,7 @@ def build(
         extra_ca=extra_ca, network_mode=network, rebuild=rebuild, base_ref=base_ref
     )
     engine = connect()
-    result = build_images(engine, suite, opts, image, _log)
+    result = build_images(engine, suite, opts, image, _log, verbose=verbose)
     table = Table("image", "tag / ref", "id", "rootfs layers")
     for name, info in result.items():
         table.add_row(

@@ -163,8 +163,19 @@ def build_images(
     names: list[str] | None,
     log: Callable[[str], None],
     on_image: Callable[[str, str, bool], None] | None = None,
+    *,
+    verbose: bool = False,
 ) -> dict[str, dict[str, object]]:
-    """Build the base and the named images (with their dependencies). Returns identities."""
+    """Build the base and the named images (with their dependencies). Returns identities.
+
+    Docker's `Step i/n` lines are the progress display; `verbose` shows the whole build log
+    (a failed build's error carries the last lines of it either way).
+    """
+
+    def build_line(line: str) -> None:
+        if verbose or line.startswith("Step "):
+            log(line)
+
     if opts.extra_ca is not None and not opts.extra_ca.is_file():
         raise UsageError(
             f"--extra-ca {opts.extra_ca} is not a readable file. Point it at a PEM CA bundle, "
@@ -196,7 +207,7 @@ def build_images(
             buildargs={"BASE_IMAGE": suite.base.tag, **args},
             labels={"rpb.image": spec.name},
             network_mode=opts.network_mode,
-            on_line=log,
+            on_line=build_line,
         )
         result[spec.name] = engine.require_image(tag)
         if on_image:

@@ -51,8 +51,8 @@ pub fn read_i64_le(path: &Path) -> Result<Vec<i64>, String> {
 }
 
 /// Writes `path` atomically: `write` fills `PATH.tmp-<pid>` through a 1 MiB `BufWriter`, then the
-/// file is fsynced and renamed over `path` (and the directory fsynced, best effort). On error the
-/// temporary file is removed.
+/// file is fsynced and renamed over `path` (and the directory fsynced, best effort). Missing parent
+/// folders are created. On error the temporary file is removed.
 pub fn write_atomic<T>(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> io::Result<T>,
@@ -61,6 +61,9 @@ pub fn write_atomic<T>(
     tmp.push(format!(".tmp-{}", std::process::id()));
     let tmp = PathBuf::from(tmp);
     let result = (|| {
+        if let Some(d) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(d)?;
+        }
         let mut w = BufWriter::with_capacity(CHUNK, File::create(&tmp)?);
         let value = write(&mut w)?;
         w.flush()?;
