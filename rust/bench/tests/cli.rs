@@ -124,7 +124,7 @@ fn datagen_errors() {
             "--seed",
             "1",
             "--out",
-            "/nonexistent/dir/f",
+            "/dev/null/not-a-dir/f",
         ][..],
     ] {
         assert_error(&bin("datagen").args(args).output().unwrap());
