@@ -19,7 +19,14 @@ from rich.table import Table
 
 from harness import __version__
 from harness.errors import HarnessError, UsageError
-from harness.host import available_cpus, checks, choose_cpuset, fingerprint, format_cpu_list, git_commit
+from harness.host import (
+    available_cpus,
+    checks,
+    choose_cpuset,
+    fingerprint,
+    format_cpu_list,
+    git_commit,
+)
 from harness.images import ROOT, BuildOptions, build_images, resolve_tags
 from harness.store import Bundle, check_writable, host_label, latest_bundle, new_run_id
 from harness.suite import DEFAULT_SUITE, Suite, load_suite
@@ -122,16 +129,14 @@ def build(
     from harness.engine import connect
 
     suite = load_suite(suite_path)
-    opts = BuildOptions(
-        extra_ca=extra_ca, network_mode=network, rebuild=rebuild, base_ref=base_ref
-    )
+    opts = BuildOptions(extra_ca=extra_ca, network_mode=network, rebuild=rebuild, base_ref=base_ref)
     engine = connect()
     result = build_images(engine, suite, opts, image, _log, verbose=verbose)
     table = Table("image", "tag / ref", "id", "rootfs layers")
     for name, info in result.items():
-        table.add_row(
-            name, str(info.get("ref")), str(info["id"])[:19], str(len(info.get("layers", [])))
-        )
+        layers = info.get("layers")
+        n_layers = len(layers) if isinstance(layers, list) else 0
+        table.add_row(name, str(info.get("ref")), str(info["id"])[:19], str(n_layers))
     Console().print(table)
 
 
@@ -209,8 +214,12 @@ def run(
         "cpus": cpus,
         "cpuset": format_cpu_list(cpuset),
         "profile": {
-            "name": prof.name, "size": prof.size, "sessions": prof.sessions,
-            "runs": prof.runs, "warmup": prof.warmup, "iters": prof.iters,
+            "name": prof.name,
+            "size": prof.size,
+            "sessions": prof.sessions,
+            "runs": prof.runs,
+            "warmup": prof.warmup,
+            "iters": prof.iters,
         },
         "seed": seed,
         "timeout_s": timeout,
@@ -237,7 +246,7 @@ def run(
     previous = signal.signal(signal.SIGTERM, _term)
     rows: list[dict[str, Any]] = []
     try:
-        volume = prepare_inputs(engine, suite, cases, tags[suite.data_image], run_id, _log)
+        volume = prepare_inputs(engine, suite, cases, tags[suite.data_image], run_id, log=_log)
         execute = docker_executor(engine, run_id, opts, volume, prof)
         with Progress(
             TextColumn("[bold]{task.description}"),
@@ -254,11 +263,14 @@ def run(
                     bar, completed=i, description=f"{case.case_id} (session {session + 1})"
                 )
 
-            rows = run_cases(bundle, suite, cases, prof, tags, execute, opts, on_session)
+            rows = run_cases(
+                bundle, suite, cases, prof, tags, execute=execute, opts=opts, on_session=on_session
+            )
             progress.update(bar, completed=prof.sessions * len(cases), description="done")
     except KeyboardInterrupt:
         bundle.update_manifest(
-            status="incomplete", interrupted=True,
+            status="incomplete",
+            interrupted=True,
             finished=datetime.now(UTC).isoformat(timespec="seconds"),
         )
         for c in engine.kit_containers(run_id):
@@ -347,7 +359,9 @@ def calibrate(
     table = Table("command", "runner median", "hyperfine median", "difference")
     for r in rows:
         table.add_row(
-            r["command"], f"{r['runner_median_us']:.1f} µs", f"{r['hyperfine_median_us']:.1f} µs",
+            r["command"],
+            f"{r['runner_median_us']:.1f} µs",
+            f"{r['hyperfine_median_us']:.1f} µs",
             f"{r['difference_pct']:+.1f} %",
         )
     Console().print(table)

@@ -11,16 +11,16 @@ import io
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
-import docker
 import docker.errors
 import requests.exceptions
 from docker.models.containers import Container
 from docker.types import Mount
 
+import docker
 from harness.errors import EngineUnavailable, HarnessError, ImageBuildFailed, ImageMissing
 
 KIT_LABEL = "rpb.kit"
@@ -28,7 +28,7 @@ KIT = "rust_python_benchmark"
 RUN_LABEL = "rpb.run_id"
 DATA_MOUNT = "/data"
 # A benchmark writes scratch files here only; the root file system is read-only.
-SCRATCH = "/tmp"
+SCRATCH = "/tmp"  # noqa: S108 - a tmpfs inside the container, not the host's /tmp
 NOBODY = "65534:65534"
 
 
@@ -197,10 +197,8 @@ class Engine:
         self.client.volumes.create(name=name, labels={KIT_LABEL: KIT, **labels})
 
     def remove_volume(self, name: str) -> None:
-        try:
+        with suppress(docker.errors.NotFound):
             self.client.volumes.get(name).remove(force=True)
-        except docker.errors.NotFound:
-            pass
 
     # ----- containers --------------------------------------------------------------------------
     @contextmanager
@@ -216,10 +214,9 @@ class Engine:
         try:
             yield c
         finally:
-            try:
+            # The engine may be gone or the container already is; `harness clean` remains.
+            with suppress(docker.errors.DockerException, requests.exceptions.RequestException):
                 c.remove(force=True)
-            except (docker.errors.DockerException, requests.exceptions.RequestException):
-                pass  # the engine is gone or the container already is; `harness clean` remains
 
     def run(
         self,
@@ -243,9 +240,7 @@ class Engine:
         limits = limits or Limits()
         mounts = []
         if data_volume:
-            mounts.append(
-                Mount(DATA_MOUNT, data_volume, type="volume", read_only=data_read_only)
-            )
+            mounts.append(Mount(DATA_MOUNT, data_volume, type="volume", read_only=data_read_only))
         kwargs: dict[str, Any] = {
             "image": image,
             "command": argv,
@@ -276,10 +271,8 @@ class Engine:
             except requests.exceptions.ReadTimeout:
                 timed_out = True
                 exit_code = None
-                try:
+                with suppress(docker.errors.DockerException):
                     c.kill()
-                except docker.errors.DockerException:
-                    pass
             except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
                 raise _engine_error(e) from e
             try:
@@ -306,9 +299,7 @@ class Engine:
             for v in self.client.volumes.list(filters={"label": f"{KIT_LABEL}={KIT}"}):
                 v.remove(force=True)
                 removed["volumes"] += 1
-        pruned = self.client.images.prune(
-            filters={"dangling": True, "label": f"{KIT_LABEL}={KIT}"}
-        )
+        pruned = self.client.images.prune(filters={"dangling": True, "label": f"{KIT_LABEL}={KIT}"})
         removed["images"] = len(pruned.get("ImagesDeleted") or [])
         return removed
 

@@ -18,8 +18,8 @@ from harness.errors import UsageError
 def parse_cpu_list(text: str) -> list[int]:
     """Parse the kernel's CPU list format ('0-3,8,10-11') into sorted CPU numbers."""
     cpus: set[int] = set()
-    for part in text.strip().split(","):
-        part = part.strip()
+    for raw in text.strip().split(","):
+        part = raw.strip()
         if not part:
             continue
         lo, sep, hi = part.partition("-")

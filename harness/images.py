@@ -53,9 +53,10 @@ def _context_files(root: Path, paths: tuple[str, ...], dockerfile: str) -> list[
 def _resolve_args(spec: ImageSpec, tags: dict[str, str]) -> dict[str, str]:
     out = {}
     for k, v in spec.args:
+        value = v
         for dep in spec.depends_on():
-            v = v.replace(f"{{image:{dep}}}", tags[dep])
-        out[k] = v
+            value = value.replace(f"{{image:{dep}}}", tags[dep])
+        out[k] = value
     return out
 
 
@@ -101,7 +102,7 @@ def build_base(engine: Engine, base: BaseSpec, log: Callable[[str], None]) -> di
         out = Path(tmp) / "rootfs.tar"
         env = {**os.environ, "SOURCE_DATE_EPOCH": str(base.source_date_epoch)}
         cmd = mmdebstrap_command(base, out)
-        log("$ SOURCE_DATE_EPOCH=%d %s" % (base.source_date_epoch, " ".join(cmd)))
+        log(f"$ SOURCE_DATE_EPOCH={base.source_date_epoch} {' '.join(cmd)}")
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
@@ -162,8 +163,8 @@ def build_images(
     opts: BuildOptions,
     names: list[str] | None,
     log: Callable[[str], None],
-    on_image: Callable[[str, str, bool], None] | None = None,
     *,
+    on_image: Callable[[str, str, bool], None] | None = None,
     verbose: bool = False,
 ) -> dict[str, dict[str, object]]:
     """Build the base and the named images (with their dependencies). Returns identities.

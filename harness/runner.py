@@ -64,8 +64,7 @@ def schedule(cases: list[Case], sessions: int, seed: int) -> list[tuple[Case, in
     by_task: dict[str, list[tuple[Case, int]]] = {}
     for c in cases:
         by_task.setdefault(c.task.name, []).extend((c, s) for s in range(sessions))
-    for task in by_task:
-        block = by_task[task]
+    for block in by_task.values():
         rng.shuffle(block)
         order.extend(block)
     return order
@@ -158,9 +157,7 @@ def samples_from_output(
     return samples, reason
 
 
-def case_status(
-    case: Case, samples: list[dict[str, Any]], reasons: list[str]
-) -> dict[str, Any]:
+def case_status(case: Case, samples: list[dict[str, Any]], reasons: list[str]) -> dict[str, Any]:
     """The case's row for cases.jsonl: ok, failed (with why), or invalid (wrong checksum)."""
     stderr = next((s["stderr_tail"] for s in samples if s.get("stderr_tail")), "")
     row: dict[str, Any] = {
@@ -201,6 +198,7 @@ def prepare_inputs(
     cases: list[Case],
     datagen_image: str,
     run_id: str,
+    *,
     log: Callable[[str], None],
 ) -> str:
     """Generate every input the cases need into the shared data volume, once; check each
@@ -215,24 +213,39 @@ def prepare_inputs(
     if not needed:
         return volume
     listing = engine.run(
-        datagen_image, ["find", "/data", "-type", "f"], run_id=run_id, cpuset=None,
+        datagen_image,
+        ["find", "/data", "-type", "f"],
+        run_id=run_id,
+        cpuset=None,
         data_volume=volume,
     )
     present = set(listing.stdout.split())
     for task_name, n in needed:
         task = suite.tasks[task_name]
-        assert task.input is not None and n is not None
+        assert task.input is not None
+        assert n is not None
         path = task.input.path_for(n)
         if path in present:
             continue
         log(f"generating input {path}")
         argv = [
-            DATAGEN, task.input.generator, "--n", str(n), "--seed", str(task.input.seed),
-            "--out", path,
+            DATAGEN,
+            task.input.generator,
+            "--n",
+            str(n),
+            "--seed",
+            str(task.input.seed),
+            "--out",
+            path,
         ]
         res = engine.run(
-            datagen_image, argv, run_id=run_id, cpuset=None, data_volume=volume,
-            data_read_only=False, user="0:0",
+            datagen_image,
+            argv,
+            run_id=run_id,
+            cpuset=None,
+            data_volume=volume,
+            data_read_only=False,
+            user="0:0",
         )
         info = parse_kernel_line(res.stdout) if res.exit_code == 0 else None
         if info is None:
@@ -275,6 +288,7 @@ def run_cases(
     cases: list[Case],
     profile: Profile,
     tags: dict[str, str],
+    *,
     execute: Executor,
     opts: RunOptions,
     on_session: Callable[[Case, int, int, int], None] | None = None,

@@ -56,5 +56,5 @@ def cleanup(engine) -> Iterator[list]:
     for item in reversed(items):
         try:
             item()
-        except Exception as e:  # noqa: BLE001 - teardown must go on
+        except Exception as e:
             print(f"cleanup: {e}")

@@ -39,11 +39,20 @@ def test_every_command_has_help(command):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["run", "--task", "nope"], "Error: unknown task 'nope'. Known tasks: startup, sum_squares."),
-        (["run", "--image", "pypy"], "Error: unknown image 'pypy'. Known images: python, runner, rust."),
+        (
+            ["run", "--task", "nope"],
+            "Error: unknown task 'nope'. Known tasks: startup, sum_squares.",
+        ),
+        (
+            ["run", "--image", "pypy"],
+            "Error: unknown image 'pypy'. Known images: python, runner, rust.",
+        ),
         (["run", "--cpus", "0"], "Error: --cpus 0 is not allowed. Give at least 1."),
         (["run", "--cpus", "999"], "Error: --cpus 999 exceeds the"),
-        (["run", "--profile", "huge"], "Error: unknown profile 'huge'. Known profiles: default, quick."),
+        (
+            ["run", "--profile", "huge"],
+            "Error: unknown profile 'huge'. Known profiles: default, quick.",
+        ),
         (["build", "--extra-ca", "/nonexistent/ca.pem"], "Error: "),
         (["calibrate", "--image", "nope"], "Error: unknown image 'nope'."),
     ],
@@ -60,7 +69,11 @@ def test_bad_input_gives_one_error_line_and_exit_1(args, message, tmp_path):
 def test_unreachable_engine(tmp_path):
     results = tmp_path / "results"
     r = invoke(
-        "run", "--profile", "quick", "--results", str(results),
+        "run",
+        "--profile",
+        "quick",
+        "--results",
+        str(results),
         env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"},
     )
     assert r.exit_code == 1

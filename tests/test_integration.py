@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import harness
 from harness.images import build_base
 from harness.suite import DEFAULT_SUITE, BaseSpec, load_suite
+from tests.conftest import harness
 
 pytestmark = pytest.mark.docker
 
@@ -70,7 +70,8 @@ def test_reports_cover_every_case(quick_bundle):
         assert c.impl.name in md
         assert c.impl.name in html
         assert c.impl.name in summary
-    assert "http://" not in html and "https://" not in html
+    assert "http://" not in html
+    assert "https://" not in html
     assert "<script" not in html
 
 
@@ -129,8 +130,9 @@ def local_registry(cleanup):
     return f"127.0.0.1:{port}"
 
 
-def test_base_pulled_by_digest_from_a_registry(engine, built_images, local_registry, cleanup,
-                                               tmp_path):
+def test_base_pulled_by_digest_from_a_registry(
+    engine, built_images, local_registry, cleanup, tmp_path
+):
     suite = load_suite()
     base = engine.require_image(suite.base.tag)
     repo = f"{local_registry}/rpb-base"
@@ -142,7 +144,9 @@ def test_base_pulled_by_digest_from_a_registry(engine, built_images, local_regis
     engine.client.images.remove(f"{repo}:trixie")
 
     # A suite whose base tag is new here, so the pull (not a cached tag) must provide it.
-    text = DEFAULT_SUITE.read_text().replace('tag = "rpb-base:trixie"', 'tag = "rpb-base-reg:trixie"')
+    text = DEFAULT_SUITE.read_text().replace(
+        'tag = "rpb-base:trixie"', 'tag = "rpb-base-reg:trixie"'
+    )
     suite_file = tmp_path / "suite.toml"
     suite_file.write_text(text)
     cleanup.append(lambda: engine.client.images.remove("rpb-base-reg:trixie"))

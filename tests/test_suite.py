@@ -39,7 +39,9 @@ def test_argv_fills_placeholders_without_a_shell():
 
 def test_unknown_task_and_image_are_named():
     s = load_suite()
-    with pytest.raises(SuiteError, match="unknown task 'nope'. Known tasks: startup, sum_squares"):
+    with pytest.raises(
+        SuiteError, match=r"unknown task 'nope'\. Known tasks: startup, sum_squares"
+    ):
         s.cases(s.profiles["quick"], tasks=["nope"])
     with pytest.raises(SuiteError, match="unknown image 'pypy'"):
         s.cases(s.profiles["quick"], images=["pypy"])
