@@ -16,7 +16,7 @@ help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 install: ## Install the harness and its dev tools into the current Python
-	$(PYTHON) -m pip install -q -e '.[dev]'
+	$(PYTHON) -m pip install -q -c constraints.txt -e '.[dev]'
 
 build: ## Build the Debian base and the pinned toolchain images
 	$(HARNESS) build $(BUILD_FLAGS)
