@@ -33,6 +33,7 @@ class BuildOptions:
     extra_ca: Path | None = None
     network_mode: str | None = "host"
     rebuild: bool = False
+    rebuild_base: bool = False
     base_ref: str | None = None
 
 
@@ -134,10 +135,17 @@ def ensure_base(
     if opts.base_ref:
         return pull_base(engine, base, opts.base_ref)
     existing = engine.image(base.tag)
-    if existing is not None and not opts.rebuild:
+    if existing is not None and not opts.rebuild_base:
         log(f"base {base.tag} present ({existing['id'][:19]})")
         return {**existing, "route": "existing"}
     return build_base(engine, base, log)
+
+
+def base_identity(info: dict[str, object]) -> str:
+    """What the toolchain images' tags depend on: the base's root file system, not its image
+    ID (an identical rootfs imported again gets a new ID, as the import time is in it)."""
+    layers = info.get("layers")
+    return "|".join(layers) if isinstance(layers, list) and layers else str(info["id"])
 
 
 def resolve_tags(engine: Engine, suite: Suite, names: list[str] | None = None) -> dict[str, str]:
@@ -145,7 +153,7 @@ def resolve_tags(engine: Engine, suite: Suite, names: list[str] | None = None) -
 
     Needs the base and every dependency built; raises ImageMissing otherwise.
     """
-    base_id = str(engine.require_image(suite.base.tag)["id"])
+    base_id = base_identity(engine.require_image(suite.base.tag))
     tags: dict[str, str] = {}
     ids: dict[str, str] = {}
     for spec in suite.build_order(names):
@@ -183,7 +191,7 @@ def build_images(
             "e.g. /etc/ssl/certs/ca-certificates.crt."
         )
     result: dict[str, dict[str, object]] = {"base": ensure_base(engine, suite.base, opts, log)}
-    base_id = str(result["base"]["id"])
+    base_id = base_identity(result["base"])
     tags: dict[str, str] = {}
     ids: dict[str, str] = {}
     for spec in suite.build_order(names):

@@ -167,3 +167,19 @@ def test_base_ref_must_name_a_digest():
     proc = harness("build", "--base-ref", "127.0.0.1:1/rpb-base:latest")
     assert proc.returncode == 1
     assert proc.stderr.strip().startswith("Error: --base-ref 127.0.0.1:1/rpb-base:latest does not")
+
+
+def test_extra_ca_stays_out_of_the_final_images(engine, built_images):
+    """The CA bundle handed to build stages is neither a file nor a setting in final images."""
+    for name in ("python", "rust"):
+        tag = built_images[name]
+        env = engine.api.inspect_image(tag)["Config"].get("Env") or []
+        assert not [e for e in env if "CAINFO" in e or "PIP_CERT" in e], env
+        res = engine.run(
+            tag,
+            ["sh", "-c", "ls /tmp/extra-ca.pem /tmp/ca-bundle.pem 2>&1; echo done"],
+            run_id="test-ca",
+            cpuset=None,
+            hardened=False,  # no tmpfs over /tmp: look at the image's own /tmp
+        )
+        assert res.stdout.count("No such file") == 2, res.stdout
