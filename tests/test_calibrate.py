@@ -13,9 +13,7 @@ def test_script_alternates_tools_and_skips_missing_commands():
 
 
 def test_parse_keeps_measured_runs_only():
-    runner = [
-        json.dumps({"run": i, "warmup": i == 0, "wall_ns": 1000 * (i + 1)}) for i in range(3)
-    ]
+    runner = [json.dumps({"run": i, "warmup": i == 0, "wall_ns": 1000 * (i + 1)}) for i in range(3)]
     hyper = json.dumps({"results": [{"times": [0.5e-6, 0.7e-6]}]})
     out = "\n".join(["#R /bin/true", *runner, "#H /bin/true", hyper, ""])
     parsed = parse_calibration(out)
