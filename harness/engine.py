@@ -47,6 +47,9 @@ class RunResult:
     stdout: str
     stderr: str
     timed_out: bool
+    # The engine saw the container's cgroup hit its memory limit (on cgroup v2 also when the
+    # OOM killer chose a child of PID 1, e.g. the benchmark under the runner).
+    oom_killed: bool = False
 
 
 def _engine_error(e: Exception) -> EngineUnavailable:
@@ -232,37 +235,26 @@ class Engine:
         timeout_s: float = 3600.0,
         hardened: bool = True,
         user: str = NOBODY,
+        inspect: Callable[[dict[str, Any]], None] | None = None,
     ) -> RunResult:
         """Run argv in a fresh, pinned, hardened container and return its output.
 
-        argv is passed as a list (exec form): no shell ever sees it.
+        argv is passed as a list (exec form): no shell ever sees it. `inspect`, when given, is
+        called with the container's inspect data (`docker inspect`) after it has ended, before
+        it is removed: tests check the configuration the engine actually applied.
         """
-        limits = limits or Limits()
-        mounts = []
-        if data_volume:
-            mounts.append(Mount(DATA_MOUNT, data_volume, type="volume", read_only=data_read_only))
-        kwargs: dict[str, Any] = {
-            "image": image,
-            "command": argv,
-            "labels": {KIT_LABEL: KIT, RUN_LABEL: run_id, **(labels or {})},
-            "mounts": mounts,
-            "network_mode": "none",
-            "mem_limit": limits.memory,
-            "memswap_limit": limits.memory,  # equal to the memory limit: no swap
-            "pids_limit": limits.pids,
-            "stdin_open": False,
-            "tty": False,
-        }
-        if cpuset is not None:
-            kwargs["cpuset_cpus"] = cpuset
-        if hardened:
-            kwargs.update(
-                read_only=True,
-                tmpfs={SCRATCH: f"rw,noexec,nosuid,{limits.scratch}"},
-                user=user,
-                cap_drop=["ALL"],
-                security_opt=["no-new-privileges"],
-            )
+        kwargs = container_config(
+            image,
+            argv,
+            run_id=run_id,
+            cpuset=cpuset,
+            labels=labels,
+            limits=limits,
+            data_volume=data_volume,
+            data_read_only=data_read_only,
+            hardened=hardened,
+            user=user,
+        )
         with self._container(**kwargs) as c:
             timed_out = False
             try:
@@ -273,35 +265,124 @@ class Engine:
                 exit_code = None
                 with suppress(docker.errors.DockerException):
                     c.kill()
+            except docker.errors.NotFound:
+                return RunResult(None, "", "", timed_out)  # removed from outside (docker rm -f)
             except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
                 raise _engine_error(e) from e
             try:
                 out = c.logs(stdout=True, stderr=False).decode("utf-8", "replace")
                 err = c.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+                c.reload()
+                oom_killed = bool((c.attrs.get("State") or {}).get("OOMKilled"))
+                if inspect is not None:
+                    inspect(dict(c.attrs))
+            except docker.errors.APIError as e:
+                if not (e.is_client_error() and e.status_code in (404, 409)):
+                    raise _engine_error(e) from e
+                # 404 gone, 409 "marked for removal": removed from outside while it ran, and
+                # its output with it. The exit status says how it ended.
+                return RunResult(exit_code, "", "", timed_out)
             except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
                 raise _engine_error(e) from e
-        return RunResult(exit_code, out, err, timed_out)
+        return RunResult(exit_code, out, err, timed_out, oom_killed)
 
     def kit_containers(self, run_id: str | None = None) -> list[Container]:
-        label = f"{RUN_LABEL}={run_id}" if run_id else f"{KIT_LABEL}={KIT}"
+        """The kit's own containers (of one run, or all). A container inherits its image's
+        labels, so one that someone else starts from a kit image carries `rpb.kit` too; only
+        the containers the kit starts also carry a run id label."""
+        labels = [f"{KIT_LABEL}={KIT}", f"{RUN_LABEL}={run_id}" if run_id else RUN_LABEL]
         try:
-            return list(self.client.containers.list(all=True, filters={"label": label}))
+            return list(self.client.containers.list(all=True, filters={"label": labels}))
         except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
             raise _engine_error(e) from e
 
     def clean(self, *, volumes: bool = False) -> dict[str, int]:
-        """Remove the kit's containers (and volumes, and dangling images); nothing else."""
+        """Remove the kit's containers (and volumes, and dangling images); nothing else.
+
+        Tagged images are never removed (only dangling ones, by label), and volumes, which hold
+        the generated inputs, only when asked.
+        """
         removed = {"containers": 0, "volumes": 0, "images": 0}
-        for c in self.kit_containers():
-            c.remove(force=True)
-            removed["containers"] += 1
-        if volumes:
-            for v in self.client.volumes.list(filters={"label": f"{KIT_LABEL}={KIT}"}):
-                v.remove(force=True)
-                removed["volumes"] += 1
-        pruned = self.client.images.prune(filters={"dangling": True, "label": f"{KIT_LABEL}={KIT}"})
+        kit = f"{KIT_LABEL}={KIT}"
+        busy: list[str] = []
+        try:
+            for c in self.kit_containers():
+                with suppress(docker.errors.NotFound):
+                    c.remove(force=True)
+                    removed["containers"] += 1
+            if volumes:
+                for v in self.client.volumes.list(filters={"label": kit}):
+                    try:
+                        v.remove(force=True)
+                    except docker.errors.NotFound:
+                        continue
+                    except docker.errors.APIError:
+                        busy.append(str(v.name))  # in use by a container that is not the kit's
+                        continue
+                    removed["volumes"] += 1
+            pruned = self.client.images.prune(filters={"dangling": True, "label": kit})
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise _engine_error(e) from e
         removed["images"] = len(pruned.get("ImagesDeleted") or [])
+        if busy:
+            done = ", ".join(f"{v} {k}" for k, v in removed.items())
+            raise HarnessError(
+                f"the volume(s) {', '.join(busy)} are in use by containers that are not the "
+                f"kit's ({done} removed). Remove those containers (docker ps -a --filter "
+                f"volume=NAME), then run `harness clean --volumes` again"
+            )
         return removed
+
+
+def container_config(
+    image: str,
+    argv: list[str],
+    *,
+    run_id: str,
+    cpuset: str | None,
+    labels: dict[str, str] | None = None,
+    limits: Limits | None = None,
+    data_volume: str | None = None,
+    data_read_only: bool = True,
+    hardened: bool = True,
+    user: str = NOBODY,
+) -> dict[str, Any]:
+    """The keyword arguments of `containers.run` for one container of the kit.
+
+    Hardened (the default, MEASUREMENT.md section 2): no network, memory limit without swap,
+    pids limit, read-only root file system with a tmpfs for scratch, a non-root user, every
+    capability dropped, no-new-privileges. Nothing from the host is mounted but the data
+    volume; never the Docker socket. argv must be a list (exec form): it never meets a shell.
+    """
+    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+        raise TypeError(f"argv must be a non-empty list of strings (exec form), not {argv!r}")
+    limits = limits or Limits()
+    mounts = []
+    if data_volume:
+        mounts.append(Mount(DATA_MOUNT, data_volume, type="volume", read_only=data_read_only))
+    kwargs: dict[str, Any] = {
+        "image": image,
+        "command": argv,
+        "labels": {KIT_LABEL: KIT, RUN_LABEL: run_id, **(labels or {})},
+        "mounts": mounts,
+        "network_mode": "none",
+        "mem_limit": limits.memory,
+        "memswap_limit": limits.memory,  # equal to the memory limit: no swap
+        "pids_limit": limits.pids,
+        "stdin_open": False,
+        "tty": False,
+    }
+    if cpuset is not None:
+        kwargs["cpuset_cpus"] = cpuset
+    if hardened:
+        kwargs.update(
+            read_only=True,
+            tmpfs={SCRATCH: f"rw,noexec,nosuid,{limits.scratch}"},
+            user=user,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+        )
+    return kwargs
 
 
 def connect(retries: int = 1) -> Engine:

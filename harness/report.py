@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 DASH = "—"
 _TIME_UNITS = ((1e9, "s"), (1e6, "ms"), (1e3, "µs"), (1.0, "ns"))
 _KIB_UNITS = ((1024.0**2, "GiB"), (1024.0, "MiB"), (1.0, "KiB"))
+_LINK_CLOSE = re.compile(r"\](?=[(\[:]|$)")
 _KIND_TITLE = {"baseline": "baseline", "best_python": "best Python library"}
 
 
@@ -138,12 +140,17 @@ def boundness(cpu_over_wall: float | None) -> str:
 
 
 def md_escape(text: Any) -> str:
-    """Text for a Markdown table cell or heading: no HTML tags, no broken tables."""
+    """Text for a Markdown table cell or heading: no HTML tags, no broken tables, no links.
+
+    A `]` that could close a link or image (`](url)`, `][ref]`, `]: url`, or at the end of a
+    value that a template follows with more text) is escaped, so a name from a bundle never
+    becomes a `javascript:` link or a remote image.
+    """
     s = "" if _missing(text) else str(text)
     s = " ".join(s.splitlines())
     for char, repl in (("\\", "\\\\"), ("|", "\\|"), ("`", "\\`"), ("<", "&lt;"), ("*", "\\*")):
         s = s.replace(char, repl)
-    return s
+    return _LINK_CLOSE.sub(r"\\]", s)
 
 
 def md_fence(text: str) -> str:
