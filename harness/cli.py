@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import re
 import signal
 import sys
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -18,7 +22,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from harness import __version__
-from harness.errors import HarnessError, UsageError
+from harness.engine import Engine, Limits
+from harness.errors import BundleError, HarnessError, UsageError
 from harness.host import (
     available_cpus,
     checks,
@@ -26,10 +31,11 @@ from harness.host import (
     fingerprint,
     format_cpu_list,
     git_commit,
+    parse_cpu_list,
 )
 from harness.images import ROOT, BuildOptions, build_images, resolve_tags
 from harness.store import Bundle, check_writable, host_label, latest_bundle, new_run_id
-from harness.suite import DEFAULT_SUITE, Suite, load_suite
+from harness.suite import DEFAULT_SUITE, Case, Profile, Suite, load_suite
 
 app = typer.Typer(
     help="Build pinned Python and Rust images, run benchmarks in CPU-pinned containers, "
@@ -111,6 +117,10 @@ def build(
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Rebuild even when an image is up to date.")
     ] = False,
+    rebuild_base: Annotated[
+        bool,
+        typer.Option("--rebuild-base", help="Make the Debian base again with mmdebstrap."),
+    ] = False,
     base_ref: Annotated[
         str | None,
         typer.Option(
@@ -129,7 +139,13 @@ def build(
     from harness.engine import connect
 
     suite = load_suite(suite_path)
-    opts = BuildOptions(extra_ca=extra_ca, network_mode=network, rebuild=rebuild, base_ref=base_ref)
+    opts = BuildOptions(
+        extra_ca=extra_ca,
+        network_mode=network,
+        rebuild=rebuild,
+        rebuild_base=rebuild_base,
+        base_ref=base_ref,
+    )
     engine = connect()
     result = build_images(engine, suite, opts, image, _log, verbose=verbose)
     table = Table("image", "tag / ref", "id", "rootfs layers")
@@ -149,13 +165,251 @@ def _image_versions(engine: Any, tag: str, run_id: str) -> dict[str, Any]:
     return out if isinstance(out, dict) else {}
 
 
+# Options that fix what a run does; `--resume` takes them from the run's manifest instead.
+RUN_SETTINGS = ("cpus", "cpuset", "profile", "task", "image", "timeout", "seed", "memory", "host")
+_MIN_MEMORY = 6 * 1024 * 1024  # Docker refuses a smaller memory limit
+_SAFE_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass
+class RunPlan:
+    """What a run does: from the command line, or from the manifest of a run being resumed."""
+
+    suite: Suite
+    profile: Profile
+    cases: list[Case]
+    cores: list[int]
+    timeout_s: float
+    seed: int
+    memory: str
+    run_id: str
+    host: str
+    bundle: Bundle | None = None  # the bundle of a resumed run
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether an option was set on the command line or by its environment variable."""
+    source = ctx.get_parameter_source(name)
+    # By name: typer ships its own copy of click, whose enum is not click's.
+    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
+
+
+def _memory_bytes(text: str) -> int:
+    from harness.runner import memory_bytes
+
+    n = memory_bytes(text)
+    if n is None:
+        raise UsageError(
+            f"--memory {text} is not a size. Give a number with an optional unit b, k, m or g "
+            "(e.g. 256m or 4g)."
+        )
+    return n
+
+
+def _explicit_cores(text: str, available: list[int]) -> list[int]:
+    cores = parse_cpu_list(text)
+    if not cores:
+        raise UsageError(f"--cpuset '{text}' names no core. Give a CPU list such as 2-3.")
+    outside = sorted(set(cores) - set(available))
+    if outside:
+        raise UsageError(
+            f"--cpuset {text} names cores this process may not use ({format_cpu_list(outside)}). "
+            f"Pick from {format_cpu_list(available)}."
+        )
+    return cores
+
+
+def _new_plan(
+    ctx: typer.Context,
+    *,
+    suite_path: Path,
+    profile: str,
+    task: list[str] | None,
+    image: list[str] | None,
+    cpus: int,
+    cpuset: str | None,
+    timeout: float,
+    seed: int,
+    memory: str,
+    host: str | None,
+    results: Path,
+) -> RunPlan:
+    suite = load_suite(suite_path)
+    if profile not in suite.profiles:
+        raise UsageError(
+            f"unknown profile '{profile}'. Known profiles: {', '.join(sorted(suite.profiles))}."
+        )
+    prof = suite.profiles[profile]
+    cases = suite.cases(prof, task, image)
+    if not cases:
+        raise UsageError("the selection has no cases. Check --task and --image.")
+    if timeout <= 0:
+        raise UsageError(f"--timeout {timeout} must be positive.")
+    if _memory_bytes(memory) < _MIN_MEMORY:
+        raise UsageError(f"--memory {memory} is below Docker's minimum of 6m. Give e.g. 256m.")
+    if cpuset is not None:
+        cores = _explicit_cores(cpuset, available_cpus())
+        if _given(ctx, "cpus") and cpus != len(cores):
+            raise UsageError(
+                f"--cpus {cpus} does not match --cpuset {cpuset} ({len(cores)} cores). "
+                "Give one of them."
+            )
+    else:
+        cores = choose_cpuset(cpus, available_cpus())
+    check_writable(results)
+    return RunPlan(
+        suite=suite,
+        profile=prof,
+        cases=cases,
+        cores=cores,
+        timeout_s=timeout,
+        seed=seed,
+        memory=memory,
+        run_id=new_run_id(),
+        host=host_label(host),
+    )
+
+
+def _find_run(results: Path, run_id: str) -> Bundle:
+    found = []
+    if _SAFE_RUN_ID.match(run_id):
+        found = sorted(p for p in results.glob(f"*/{run_id}") if (p / "manifest.json").is_file())
+    if not found:
+        raise BundleError(
+            f"no run {run_id} under {results}/. Give the id of an interrupted run (the last "
+            "folder of results/<host>/<run-id>), with --results if its bundle lives elsewhere"
+        )
+    if len(found) > 1:
+        raise BundleError(
+            f"run {run_id} is in {len(found)} bundles ({', '.join(map(str, found))}). "
+            "Keep one of them"
+        )
+    return Bundle.open(found[0])
+
+
+def _resume_plan(run_id: str, results: Path, suite_path: Path | None) -> RunPlan:
+    bundle = _find_run(results, run_id)
+    m = bundle.manifest()
+    if m.get("status") == "complete":
+        raise UsageError(
+            f"run {run_id} is already complete, there is nothing to resume. Write its report "
+            f"with `harness report {bundle.path}`, or start a new run"
+        )
+    try:
+        recorded = m["suite"]
+        suite_file = suite_path or Path(recorded["path"])
+        profile_name = m["profile"]["name"]
+        case_ids = list(m["cases"])
+        cores = parse_cpu_list(m["cpuset"])
+        timeout_s, seed = float(m["timeout_s"]), int(m["seed"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise BundleError(
+            f"{bundle.path}/manifest.json lacks what a resume needs ({e!r}). Start a new run"
+        ) from e
+    suite = load_suite(suite_file)
+    if suite.digest != recorded.get("sha256"):
+        raise UsageError(
+            f"the suite file {suite_file} changed since run {run_id} started (its sha256 is now "
+            f"{suite.digest[:12]}, the run used {str(recorded.get('sha256'))[:12]}). Restore the "
+            "suite the run started with (--suite names where it is), or start a new run"
+        )
+    prof = suite.profiles[profile_name]
+    by_id = {c.case_id: c for c in suite.cases(prof)}
+    cases = [by_id[cid] for cid in case_ids if cid in by_id]
+    available = available_cpus()
+    if not set(cores) <= set(available):
+        raise UsageError(
+            f"run {run_id} is pinned to cores {format_cpu_list(cores)}, but this process may use "
+            f"only {format_cpu_list(available)}. Resume it where those cores are available"
+        )
+    limits = m.get("limits")
+    if not isinstance(limits, dict):
+        limits = {}  # bundles from before --memory: the default limit
+    return RunPlan(
+        suite=suite,
+        profile=prof,
+        cases=cases,
+        cores=cores,
+        timeout_s=timeout_s,
+        seed=seed,
+        memory=str(limits.get("memory") or Limits().memory),
+        run_id=run_id,
+        host=str(m.get("host") or bundle.path.parent.name),
+        bundle=bundle,
+    )
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _remove_containers(engine: Engine | None, run_id: str, settle_s: float = 0.0) -> None:
+    """Stop and remove the run's containers (by label); a vanished engine is only reported.
+
+    `settle_s`: keep looking that long after the last one went. An interruption can land while
+    a container is being created: the engine finishes creating it after the first look.
+    """
+    if engine is None:
+        return
+    deadline = time.monotonic() + 30
+    quiet_since = time.monotonic()
+    try:
+        while True:
+            found = engine.kit_containers(run_id)
+            for c in found:
+                with contextlib.suppress(Exception):
+                    c.remove(force=True)
+            now = time.monotonic()
+            if found:
+                quiet_since = now
+            if now > deadline or (not found and now - quiet_since >= settle_s):
+                return
+            time.sleep(0.25)
+    except HarnessError as e:
+        _log(f"warning: could not remove the run's containers ({e}). Run `harness clean` later.")
+
+
+def _line(text: str) -> None:
+    """One line on stderr, never wrapped at the terminal's width (tests and logs grep it)."""
+    err.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _summarize_cases(rows: list[dict[str, Any]], order: list[str]) -> None:
+    """One line naming the cases that failed or are invalid, then one line per case with why."""
+    rank = {cid: i for i, cid in enumerate(order)}
+    bad = sorted(
+        (r for r in rows if r.get("status") != "ok"),
+        key=lambda r: rank.get(str(r.get("case_id")), len(rank)),
+    )
+    if bad:
+        by_status: dict[str, list[str]] = {}
+        for r in bad:
+            by_status.setdefault(str(r.get("status")), []).append(str(r.get("case_id")))
+        _line(
+            f"{len(bad)} of {len(rows)} cases did not pass: "
+            + "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(by_status.items()))
+        )
+    for r in bad:
+        reason = " ".join(str(r.get("reason")).split())
+        _line(f"  {r.get('status')}: {r.get('case_id')}: {reason[:300]}")
+
+
 @app.command()
 @handles_errors
 def run(
+    ctx: typer.Context,
     *,
     cpus: Annotated[
         int, typer.Option(help="Distinct cores pinned (cpuset) for each benchmark container.")
     ] = 1,
+    cpuset: Annotated[
+        str | None,
+        typer.Option(
+            "--cpuset",
+            help="Exactly these cores (e.g. 2-3) instead of the highest --cpus ones: another "
+            "run holds its cores until it ends.",
+        ),
+    ] = None,
     profile: Annotated[
         str, typer.Option(help="Profile of the suite: sizes and repetitions.")
     ] = "default",
@@ -170,126 +424,287 @@ def run(
         float, typer.Option(help="Seconds one process run may take before it is killed.")
     ] = 600.0,
     seed: Annotated[int, typer.Option(help="Seed of the interleaving order.")] = 0,
+    memory: Annotated[
+        str,
+        typer.Option(help="Memory limit of each benchmark container (no swap), e.g. 256m, 4g."),
+    ] = Limits().memory,
     host: Annotated[
         str | None, typer.Option("--host", help="Host label of the bundle (default: hostname).")
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            metavar="RUN_ID",
+            help="Finish an interrupted run: only its unfinished cases, with its own settings.",
+        ),
     ] = None,
     results: ResultsOpt = Path("results"),
     suite_path: SuiteOpt = DEFAULT_SUITE,
 ) -> None:
-    """Run the suite in CPU-pinned, hardened containers; write a results bundle."""
-    from harness.engine import connect
-    from harness.runner import RunOptions, docker_executor, prepare_inputs, run_cases
+    """Run the suite in CPU-pinned, hardened containers; write a results bundle.
 
-    suite = load_suite(suite_path)
-    if profile not in suite.profiles:
-        raise UsageError(
-            f"unknown profile '{profile}'. Known profiles: {', '.join(sorted(suite.profiles))}."
-        )
-    prof = suite.profiles[profile]
-    cases = suite.cases(prof, task, image)
-    if not cases:
-        raise UsageError("the selection has no cases. Check --task and --image.")
-    if timeout <= 0:
-        raise UsageError(f"--timeout {timeout} must be positive.")
-    cpuset = choose_cpuset(cpus, available_cpus())
-    check_writable(results)
-    engine = connect()
-    needed = sorted({c.impl.image for c in cases} | {suite.data_image})
-    tags = resolve_tags(engine, suite, needed)
-    images = {name: engine.require_image(tags[name]) for name in needed}
-    run_id = new_run_id()
-    fp = fingerprint(cpuset)
-    for name in needed:
-        images[name]["versions"] = _image_versions(engine, tags[name], run_id)
-    warnings = checks(fp, cpus)
-    for w in warnings:
-        _log(f"warning: {w}")
-    label = host_label(host)
-    manifest = {
-        "run_id": run_id,
-        "host": label,
-        "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        "finished": None,
-        "status": "incomplete",
-        "cpus": cpus,
-        "cpuset": format_cpu_list(cpuset),
-        "profile": {
-            "name": prof.name,
-            "size": prof.size,
-            "sessions": prof.sessions,
-            "runs": prof.runs,
-            "warmup": prof.warmup,
-            "iters": prof.iters,
-        },
-        "seed": seed,
-        "timeout_s": timeout,
-        "suite": {"name": suite.name, "path": str(suite.path), "sha256": suite.digest},
-        "baselines": {t.name: t.baseline for t in suite.tasks.values()},
-        "cases": [c.case_id for c in cases],
-        "base": engine.image(suite.base.tag),
-        "images": images,
-        "engine": engine.info(),
-        "fingerprint": fp,
-        "warnings": warnings,
-        "harness_version": __version__,
-        "git_commit": git_commit(ROOT),
-        "argv": sys.argv,
-    }
-    bundle = Bundle.create(results, label, run_id, manifest)
-    _log(f"run {run_id}: {len(cases)} cases on cpuset {format_cpu_list(cpuset)} -> {bundle.path}")
-    opts = RunOptions(cpuset=format_cpu_list(cpuset), timeout_s=timeout, seed=seed)
+    A case that crashes, exits non-zero, times out or runs out of memory is recorded as failed
+    (with why and its stderr) and the run goes on; the run exits 0 once every case has a
+    result. Ctrl-C or SIGTERM stops it (exit 130 or 143) with everything finished so far saved;
+    `--resume RUN_ID` finishes it. The run holds its cores until it ends: a second run wanting
+    any of them refuses to start.
+    """
+    from harness.runner import RunInterrupted, interrupt_handler
 
-    # SIGTERM ends the run like Ctrl-C: the session in flight is stopped, what is saved stays.
-    def _term(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, _term)
-    rows: list[dict[str, Any]] = []
+    previous = {s: signal.signal(s, interrupt_handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        volume = prepare_inputs(engine, suite, cases, tags[suite.data_image], run_id, log=_log)
-        execute = docker_executor(engine, run_id, opts, volume, prof)
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=False,
-        ) as progress:
-            bar = progress.add_task("starting", total=prof.sessions * len(cases))
-
-            def on_session(case: Any, session: int, i: int, total: int) -> None:
-                progress.update(
-                    bar, completed=i, description=f"{case.case_id} (session {session + 1})"
-                )
-
-            rows = run_cases(
-                bundle, suite, cases, prof, tags, execute=execute, opts=opts, on_session=on_session
-            )
-            progress.update(bar, completed=prof.sessions * len(cases), description="done")
-    except KeyboardInterrupt:
-        bundle.update_manifest(
-            status="incomplete",
-            interrupted=True,
-            finished=datetime.now(UTC).isoformat(timespec="seconds"),
+        _run(
+            ctx,
+            cpus=cpus,
+            cpuset=cpuset,
+            profile=profile,
+            task=task,
+            image=image,
+            timeout=timeout,
+            seed=seed,
+            memory=memory,
+            host=host,
+            resume=resume,
+            results=results,
+            suite_path=suite_path,
         )
-        for c in engine.kit_containers(run_id):
-            c.remove(force=True)
-        typer.echo(f"Interrupted: the cases finished so far are saved in {bundle.path}.", err=True)
-        raise typer.Exit(130) from None
-    except HarnessError as e:
-        bundle.update_manifest(status="incomplete", error=str(e))
-        raise
+    except RunInterrupted as e:  # while the run was being planned: nothing written yet
+        typer.echo(f"Interrupted ({e}) before the run started: nothing was written.", err=True)
+        raise typer.Exit(128 + e.signum) from None
     finally:
-        signal.signal(signal.SIGTERM, previous)
-    bundle.update_manifest(
-        status="complete", finished=datetime.now(UTC).isoformat(timespec="seconds")
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _run(
+    ctx: typer.Context,
+    *,
+    cpus: int,
+    cpuset: str | None,
+    profile: str,
+    task: list[str] | None,
+    image: list[str] | None,
+    timeout: float,
+    seed: int,
+    memory: str,
+    host: str | None,
+    resume: str | None,
+    results: Path,
+    suite_path: Path,
+) -> None:
+    from harness.engine import connect
+    from harness.locks import CoreLocks
+    from harness.runner import (
+        RunInterrupted,
+        RunOptions,
+        docker_executor,
+        prepare_inputs,
+        prepare_resume,
+        run_cases,
     )
-    bad = [r for r in rows if r["status"] != "ok"]
-    for r in bad:
-        _log(f"{r['status']}: {r['case_id']}: {r['reason']}")
+
+    given = {n for n in (*RUN_SETTINGS, "suite_path") if _given(ctx, n)}
+    if resume is not None:
+        clash = [f"--{n}" for n in RUN_SETTINGS if n in given]
+        if clash:
+            raise UsageError(
+                f"--resume continues a run with the settings in its manifest. Drop "
+                f"{', '.join(clash)}"
+            )
+        plan = _resume_plan(resume, results, suite_path if "suite_path" in given else None)
+    else:
+        plan = _new_plan(
+            ctx,
+            suite_path=suite_path,
+            profile=profile,
+            task=task,
+            image=image,
+            cpus=cpus,
+            cpuset=cpuset,
+            timeout=timeout,
+            seed=seed,
+            memory=memory,
+            host=host,
+            results=results,
+        )
+    suite, prof, cases, run_id = plan.suite, plan.profile, plan.cases, plan.run_id
+    cpuset_text = format_cpu_list(plan.cores)
+    limits = Limits(memory=plan.memory)
+    engine: Engine | None = None
+    bundle = plan.bundle
+    active: Bundle | None = None  # the bundle once this attempt has written to it
+    try:
+        engine = connect()
+        # Held for the whole run, taken before anything is written: see harness/locks.py.
+        with CoreLocks(plan.cores, run_id):
+            needed = sorted({c.impl.image for c in cases} | {suite.data_image})
+            tags = resolve_tags(engine, suite, needed)
+            images = {name: engine.require_image(tags[name]) for name in needed}
+            if bundle is not None:
+                manifest = bundle.manifest()
+                for name in needed:
+                    then = str((manifest.get("images") or {}).get(name, {}).get("id"))
+                    if then != images[name]["id"]:
+                        raise UsageError(
+                            f"image {name} was rebuilt since run {run_id} started (now "
+                            f"{str(images[name]['id'])[:19]}, then {then[:19]}). Results of two "
+                            "builds do not mix: start a new run"
+                        )
+                # Containers of an earlier attempt that died without cleaning up.
+                _remove_containers(engine, run_id)
+                active = bundle
+                state = prepare_resume(bundle, [c.case_id for c in cases])
+                bundle.update_manifest(
+                    status="incomplete",
+                    interrupted=False,
+                    finished=None,
+                    error=None,
+                    resumed=[
+                        *(manifest.get("resumed") or []),
+                        {
+                            "at": _now(),
+                            "previous_error": manifest.get("error"),
+                            "finished_cases": len(state.finished),
+                            "dropped_samples": state.dropped_samples,
+                            "harness_version": __version__,
+                            "git_commit": git_commit(ROOT),
+                            "fingerprint": fingerprint(plan.cores),
+                            "argv": sys.argv,
+                        },
+                    ],
+                )
+                finished: frozenset[str] = state.finished
+                _line(
+                    f"resuming run {run_id}: {len(finished)} of {len(cases)} cases finished, "
+                    f"{len(cases) - len(finished)} to go on cpuset {cpuset_text} -> {bundle.path}"
+                )
+            else:
+                for name in needed:
+                    images[name]["versions"] = _image_versions(engine, tags[name], run_id)
+                fp = fingerprint(plan.cores)
+                warnings = checks(fp, len(plan.cores))
+                for w in warnings:
+                    _log(f"warning: {w}")
+                manifest = {
+                    "run_id": run_id,
+                    "host": plan.host,
+                    "started": _now(),
+                    "finished": None,
+                    "status": "incomplete",
+                    "cpus": len(plan.cores),
+                    "cpuset": cpuset_text,
+                    "profile": {
+                        "name": prof.name,
+                        "size": prof.size,
+                        "sessions": prof.sessions,
+                        "runs": prof.runs,
+                        "warmup": prof.warmup,
+                        "iters": prof.iters,
+                    },
+                    "seed": plan.seed,
+                    "timeout_s": plan.timeout_s,
+                    "limits": {
+                        "memory": limits.memory,
+                        "pids": limits.pids,
+                        "scratch": limits.scratch,
+                    },
+                    "suite": {"name": suite.name, "path": str(suite.path), "sha256": suite.digest},
+                    "baselines": {t.name: t.baseline for t in suite.tasks.values()},
+                    "cases": [c.case_id for c in cases],
+                    "base": engine.image(suite.base.tag),
+                    "images": images,
+                    "engine": engine.info(),
+                    "fingerprint": fp,
+                    "warnings": warnings,
+                    "harness_version": __version__,
+                    "git_commit": git_commit(ROOT),
+                    "argv": sys.argv,
+                }
+                bundle = active = Bundle.create(results, plan.host, run_id, manifest)
+                finished = frozenset()
+                _line(f"run {run_id}: {len(cases)} cases on cpuset {cpuset_text} -> {bundle.path}")
+            opts = RunOptions(
+                cpuset=cpuset_text, timeout_s=plan.timeout_s, seed=plan.seed, limits=limits
+            )
+            volume = prepare_inputs(
+                engine,
+                suite,
+                [c for c in cases if c.case_id not in finished],
+                tags[suite.data_image],
+                run_id,
+                log=_log,
+            )
+            execute = docker_executor(engine, run_id, opts, volume, prof)
+            with Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                transient=False,
+            ) as progress:
+                todo = prof.sessions * (len(cases) - len(finished))
+                bar = progress.add_task("starting", total=todo)
+
+                def on_session(case: Any, session: int, i: int, total: int) -> None:
+                    progress.update(
+                        bar, completed=i, description=f"{case.case_id} (session {session + 1})"
+                    )
+
+                run_cases(
+                    bundle,
+                    suite,
+                    cases,
+                    prof,
+                    tags,
+                    execute=execute,
+                    opts=opts,
+                    on_session=on_session,
+                    finished=finished,
+                )
+                progress.update(bar, completed=todo, description="done")
+            bundle.update_manifest(status="complete", interrupted=False, finished=_now())
+    except RunInterrupted as e:
+        # A second Ctrl-C must not cut the clean-up short.
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, signal.SIG_IGN)
+        name = signal.Signals(e.signum).name
+        _remove_containers(engine, run_id, settle_s=2.0)
+        if active is None:
+            what = "nothing was written" if bundle is None else f"{bundle.path} is unchanged"
+            typer.echo(f"Interrupted ({name}) before the run started: {what}.", err=True)
+        else:
+            m = active.manifest()
+            active.update_manifest(
+                status="incomplete",
+                interrupted=True,
+                finished=_now(),
+                interruptions=[*(m.get("interruptions") or []), {"at": _now(), "signal": name}],
+            )
+            done = len(active.cases())
+            typer.echo(
+                f"Interrupted ({name}): {done} of {len(cases)} cases finished, saved in "
+                f"{active.path}. Finish the run with: harness run --resume {run_id} "
+                f"--results {results}",
+                err=True,
+            )
+        raise typer.Exit(128 + e.signum) from None
+    except HarnessError as e:
+        if active is not None:
+            active.update_manifest(status="incomplete", error=str(e))
+            typer.echo(
+                f"The run stopped; what it measured is in {active.path}. Once fixed, finish it "
+                f"with: harness run --resume {run_id} --results {results}",
+                err=True,
+            )
+        raise
+    assert bundle is not None
+    rows = bundle.cases()
+    _summarize_cases(rows, [c.case_id for c in cases])
     typer.echo(str(bundle.path))
-    _log(f"{len(rows) - len(bad)} of {len(rows)} cases ok. Next: harness report {bundle.path}")
+    ok = sum(1 for r in rows if r.get("status") == "ok")
+    _line(f"{ok} of {len(rows)} cases ok. Next: harness report {bundle.path}")
 
 
 def write_report(bundle: Bundle) -> dict[str, Path]:
@@ -356,13 +771,25 @@ def calibrate(
     tag = resolve_tags(engine, suite, [image])[image]
     engine.require_image(tag)
     rows = do_calibrate(engine, tag, cpuset, runs)
-    table = Table("command", "runner median", "hyperfine median", "difference")
+    table = Table(
+        "command",
+        "runs",
+        "runner median",
+        "hyperfine median",
+        "difference",
+        "runner min",
+        "hyperfine min",
+        title=f"{tag} on cpuset {cpuset}",
+    )
     for r in rows:
         table.add_row(
             r["command"],
+            str(r["runs"]),
             f"{r['runner_median_us']:.1f} µs",
             f"{r['hyperfine_median_us']:.1f} µs",
             f"{r['difference_pct']:+.1f} %",
+            f"{r['runner_min_us']:.1f} µs",
+            f"{r['hyperfine_min_us']:.1f} µs",
         )
     Console().print(table)
 

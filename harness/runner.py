@@ -12,13 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Callable
+import re
+import signal
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from harness.engine import Engine, Limits, RunResult
 from harness.errors import HarnessError
-from harness.store import Bundle
+from harness.store import CASES, SAMPLES, Bundle, atomic_write
 from harness.suite import Case, Profile, Suite
 
 RUNNER = "/opt/rpb/bin/runner"
@@ -82,10 +85,95 @@ def parse_kernel_line(stdout: str) -> dict[str, Any] | None:
     return None
 
 
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+_SIZE = re.compile(r"^([0-9]+)([bkmg]?)$", re.IGNORECASE)
+
+
+def memory_bytes(text: str) -> int | None:
+    """A Docker memory size ('256m', '4g', '1048576') in bytes; None if it is not one."""
+    m = _SIZE.match(text.strip())
+    if not m:
+        return None
+    return int(m.group(1)) * 1024 ** "bkmg".index((m.group(2) or "b").lower())
+
+
+# A process killed by SIGKILL whose peak RSS came this close to the container's memory limit
+# was the OOM killer's choice (the runner and the kernel's own charges take the rest).
+OOM_SHARE = 0.9
+
+
+def run_failure(run: dict[str, Any], oom_killed: bool, memory: str | None = None) -> str:
+    """Why one process run failed, from its runner line (exit status, signal or timeout).
+
+    A SIGKILL that is not the runner's timeout is named "out of memory" when the engine says
+    the container hit its limit (State.OOMKilled; not every engine reports it for a child of
+    PID 1) or when the process's own peak RSS reached the limit `memory`.
+    """
+    if run.get("timed_out"):
+        return "timed out (killed by the runner at the per-run --timeout)"
+    sig = run.get("signal")
+    if sig is None:
+        return f"exit status {run.get('exit_code')}"
+    why = f"killed by signal {sig} ({signal_name(int(sig))})"
+    if sig != signal.SIGKILL:
+        return why
+    if oom_killed:
+        return f"{why}: out of memory, the container hit its memory limit"
+    limit = memory_bytes(memory) if memory else None
+    rss_kb = run.get("maxrss_kb")
+    if limit and isinstance(rss_kb, int) and rss_kb * 1024 >= OOM_SHARE * limit:
+        return (
+            f"{why}: out of memory, its peak RSS {rss_kb / 1024:.0f} MiB reached the "
+            f"container's {memory} memory limit"
+        )
+    return f"{why}, not by the runner's timeout: the memory limit or a kill from outside"
+
+
+def session_failure(result: RunResult, n_samples: int) -> str | None:
+    """Why a container session failed as a whole (the runner itself did not finish)."""
+    tail = result.stderr.strip()[-TAIL:]
+    detail = f": {tail}" if tail else ""
+    if result.timed_out:
+        return "the container session timed out"
+    code = result.exit_code
+    if code is None:
+        return "the container ended without an exit status (removed from outside?)"
+    if code == 0:
+        return None
+    if result.oom_killed:
+        return (
+            f"the container ran out of memory (exit status {code}) after {n_samples} process "
+            f"runs{detail}"
+        )
+    if code > 128:
+        # 128 + N: the runner, PID 1 of the container, got signal N, which it never sends
+        # itself: `docker kill`/`docker stop` or the engine from outside the run.
+        return (
+            f"the container was killed by signal {code - 128} ({signal_name(code - 128)}) "
+            f"from outside the run (exit status {code}) after {n_samples} process runs{detail}"
+        )
+    return f"runner exited with status {code}{detail}"
+
+
 def samples_from_output(
-    case: Case, session: int, image: str, lang: str, result: RunResult
+    case: Case,
+    session: int,
+    image: str,
+    lang: str,
+    result: RunResult,
+    *,
+    memory: str | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Turn the runner's JSON lines into samples; returns (samples, failure reason or None)."""
+    """Turn the runner's JSON lines into samples; returns (samples, failure reason or None).
+
+    `memory` is the container's memory limit, to tell an out-of-memory kill by its peak RSS.
+    """
     samples: list[dict[str, Any]] = []
     reason: str | None = None
     expected = case.expected_checksum()
@@ -140,18 +228,8 @@ def samples_from_output(
         }
         samples.append(sample)
         if not ok_exit and reason is None:
-            if run.get("timed_out"):
-                reason = "timed out"
-            elif run.get("signal") is not None:
-                reason = f"killed by signal {run['signal']}"
-            else:
-                reason = f"exit status {run.get('exit_code')}"
-    if result.timed_out:
-        reason = reason or "the container session timed out"
-    elif result.exit_code not in (0, None) and reason is None:
-        reason = f"runner exited with status {result.exit_code}: {result.stderr[-TAIL:]}"
-    elif result.exit_code is None and reason is None:
-        reason = "the container ended without an exit status (killed from outside?)"
+            reason = run_failure(run, result.oom_killed, memory)
+    reason = reason or session_failure(result, len(samples))
     if not samples and reason is None:
         reason = "the runner printed no samples"
     return samples, reason
@@ -282,6 +360,47 @@ def docker_executor(
     return execute
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM during a run (a KeyboardInterrupt, so no `except Exception` eats it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal_name(signum))
+        self.signum = signum
+
+
+@dataclass
+class _Held:
+    depth: int = 0
+    pending: int | None = None
+
+
+_HELD = _Held()
+
+
+def interrupt_handler(signum: int, frame: object) -> None:
+    """The SIGINT/SIGTERM handler of a run: stops it with RunInterrupted, but not while
+    `signals_held` writes rows (Python runs handlers in the main thread, between bytecodes,
+    whichever thread the kernel delivered the signal to, so a flag is enough)."""
+    if _HELD.depth:
+        _HELD.pending = signum
+        return
+    raise RunInterrupted(signum)
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold an interruption back while a session's rows are written: it lands just after the
+    write, never inside it, so no line of the bundle is torn."""
+    _HELD.depth += 1
+    try:
+        yield
+    finally:
+        _HELD.depth -= 1
+    if _HELD.depth == 0 and _HELD.pending is not None:
+        signum, _HELD.pending = _HELD.pending, None
+        raise RunInterrupted(signum)
+
+
 def run_cases(
     bundle: Bundle,
     suite: Suite,
@@ -292,12 +411,21 @@ def run_cases(
     execute: Executor,
     opts: RunOptions,
     on_session: Callable[[Case, int, int, int], None] | None = None,
+    finished: Collection[str] = (),
 ) -> list[dict[str, Any]]:
-    """Run every session of every case in interleaved order; returns the case rows."""
-    order = schedule(cases, profile.sessions, opts.seed)
-    remaining = {c.case_id: profile.sessions for c in cases}
-    collected: dict[str, list[dict[str, Any]]] = {c.case_id: [] for c in cases}
-    reasons: dict[str, list[str]] = {c.case_id: [] for c in cases}
+    """Run every session of every case in interleaved order; returns the new case rows.
+
+    Cases named in `finished` (a resumed run's cases.jsonl) are skipped; the others keep their
+    places in the full run's order, so a resumed run interleaves as the first one would have.
+    A failing session (crash, timeout, killed container) fails its case, never the run.
+    """
+    order = [
+        (c, s) for c, s in schedule(cases, profile.sessions, opts.seed) if c.case_id not in finished
+    ]
+    todo = [c for c in cases if c.case_id not in finished]
+    remaining = {c.case_id: profile.sessions for c in todo}
+    collected: dict[str, list[dict[str, Any]]] = {c.case_id: [] for c in todo}
+    reasons: dict[str, list[str]] = {c.case_id: [] for c in todo}
     rows: list[dict[str, Any]] = []
     for i, (case, session) in enumerate(order):
         if on_session:
@@ -306,14 +434,62 @@ def run_cases(
         lang = suite.images[case.impl.image].lang
         argv = runner_argv(profile, opts.timeout_s, case.argv(profile.iters))
         result = execute(image, argv, case)
-        samples, reason = samples_from_output(case, session, case.impl.image, lang, result)
-        bundle.append_samples(samples)
+        samples, reason = samples_from_output(
+            case, session, case.impl.image, lang, result, memory=opts.limits.memory
+        )
         collected[case.case_id].extend(samples)
         if reason:
             reasons[case.case_id].append(reason)
         remaining[case.case_id] -= 1
+        row = None
         if remaining[case.case_id] == 0:
             row = case_status(case, collected[case.case_id], reasons[case.case_id])
-            bundle.append_case(row)
             rows.append(row)
+        with signals_held():
+            bundle.append_samples(samples)
+            if row is not None:
+                bundle.append_case(row)
     return rows
+
+
+# ----- resuming --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ResumeState:
+    finished: frozenset[str]
+    kept_samples: int
+    dropped_samples: int
+
+
+def _jsonl(rows: list[dict[str, Any]]) -> str:
+    return "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
+
+
+def prepare_resume(bundle: Bundle, case_ids: Collection[str]) -> ResumeState:
+    """Make an interrupted bundle ready to go on.
+
+    A case is finished when cases.jsonl has its row (written after its last session's samples);
+    its samples stay. The samples of cases in flight are dropped, since their sessions are run
+    again. Both files are rewritten atomically (temporary file, then rename), which also drops
+    a line torn by a hard kill.
+    """
+    wanted = set(case_ids)
+    rows: list[dict[str, Any]] = []
+    finished: set[str] = set()
+    for row in bundle.cases():
+        cid = row.get("case_id")
+        if cid in wanted and cid not in finished:
+            finished.add(str(cid))
+            rows.append(row)
+    samples = bundle.samples()
+    keep = [s for s in samples if s.get("case_id") in finished]
+    with signals_held():
+        for name, data in ((SAMPLES, keep), (CASES, rows)):
+            try:
+                atomic_write(bundle.path / name, _jsonl(data))
+            except OSError as e:
+                # Samples first: a bundle cut here still has every finished case whole.
+                raise HarnessError(
+                    f"rewriting {bundle.path / name} to resume failed ({e.strerror}). Free "
+                    "space or fix the folder's permissions, then resume again"
+                ) from e
+    return ResumeState(frozenset(finished), len(keep), len(samples) - len(keep))
