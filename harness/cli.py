@@ -23,7 +23,7 @@ from rich.table import Table
 
 from harness import __version__
 from harness.engine import Engine, Limits
-from harness.errors import BundleError, HarnessError, UsageError
+from harness.errors import BundleError, EngineUnavailable, HarnessError, UsageError
 from harness.host import (
     available_cpus,
     checks,
@@ -691,6 +691,16 @@ def _run(
             )
         raise typer.Exit(128 + e.signum) from None
     except HarnessError as e:
+        if active is not None and isinstance(e, EngineUnavailable):
+            # The engine went away mid-run: one Error line with what is kept and how to go on.
+            what = f"the Docker engine went away during the run ({e.detail or e})"
+            active.update_manifest(status="incomplete", error=what)
+            raise EngineUnavailable(
+                f"{what}. {len(active.cases())} of {len(cases)} cases finished; everything "
+                f"measured so far is saved in {active.path}. Once the engine is back, finish "
+                f"the run with `harness run --resume {run_id} --results {results}`",
+                e.detail,
+            ) from e
         if active is not None:
             active.update_manifest(status="incomplete", error=str(e))
             typer.echo(

@@ -53,9 +53,11 @@ class RunResult:
 
 
 def _engine_error(e: Exception) -> EngineUnavailable:
+    detail = f"{type(e).__name__}: {e}"
     return EngineUnavailable(
-        f"the Docker engine is not reachable ({type(e).__name__}: {e}). "
-        "Start Docker or set DOCKER_HOST to a running engine."
+        f"the Docker engine is not reachable ({detail}). "
+        "Start Docker or set DOCKER_HOST to a running engine.",
+        detail,
     )
 
 
@@ -194,10 +196,15 @@ class Engine:
             self.client.volumes.get(name)
         except docker.errors.NotFound:
             return False
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise _engine_error(e) from e
         return True
 
     def create_volume(self, name: str, labels: dict[str, str]) -> None:
-        self.client.volumes.create(name=name, labels={KIT_LABEL: KIT, **labels})
+        try:
+            self.client.volumes.create(name=name, labels={KIT_LABEL: KIT, **labels})
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise _engine_error(e) from e
 
     def remove_volume(self, name: str) -> None:
         with suppress(docker.errors.NotFound):
@@ -263,7 +270,8 @@ class Engine:
             except requests.exceptions.ReadTimeout:
                 timed_out = True
                 exit_code = None
-                with suppress(docker.errors.DockerException):
+                # The engine may be gone too: then reading the logs below says so.
+                with suppress(docker.errors.DockerException, requests.exceptions.RequestException):
                     c.kill()
             except docker.errors.NotFound:
                 return RunResult(None, "", "", timed_out)  # removed from outside (docker rm -f)

@@ -19,7 +19,11 @@ class SuiteError(HarnessError):
 
 
 class EngineUnavailable(HarnessError):
-    """The Docker engine cannot be reached."""
+    """The Docker engine cannot be reached. `detail` is the client's own error, in short."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 class ImageMissing(HarnessError):
