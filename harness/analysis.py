@@ -414,6 +414,22 @@ def _wall_outlier_ids(samples: Sequence[Sample]) -> set[int]:
     return flagged
 
 
+def _run_identity(s: Sample) -> dict[str, Any]:
+    """The columns that say which process run a row belongs to (both frames start with them)."""
+    return {
+        "case_id": s.get("case_id"),
+        "task": s["task"],
+        "impl": s["impl"],
+        "lang": s.get("lang"),
+        "image": s.get("image"),
+        "size": s.get("size"),
+        "session": s["session"],
+        "run": s.get("run"),
+        "warmup": bool(s.get("warmup", False)),
+        "run_ok": run_ok(s),
+    }
+
+
 def samples_frame(samples: Sequence[Sample]) -> pd.DataFrame:
     """Process level: one row per process run, warm-up runs included and marked.
 
@@ -427,16 +443,7 @@ def samples_frame(samples: Sequence[Sample]) -> pd.DataFrame:
         iters = list(s.get("iter_ns") or [])
         rows.append(
             {
-                "case_id": s.get("case_id"),
-                "task": s["task"],
-                "impl": s["impl"],
-                "lang": s.get("lang"),
-                "image": s.get("image"),
-                "size": s.get("size"),
-                "session": s["session"],
-                "run": s.get("run"),
-                "warmup": bool(s.get("warmup", False)),
-                "run_ok": run_ok(s),
+                **_run_identity(s),
                 "wall_ns": s.get("wall_ns"),
                 "user_ns": s.get("user_ns"),
                 "sys_ns": s.get("sys_ns"),
@@ -489,16 +496,7 @@ def iterations_frame(samples: Sequence[Sample], warmup_iters: int = 1) -> pd.Dat
         for i, ns in enumerate(s.get("iter_ns") or []):
             rows.append(
                 {
-                    "case_id": s.get("case_id"),
-                    "task": s["task"],
-                    "impl": s["impl"],
-                    "lang": s.get("lang"),
-                    "image": s.get("image"),
-                    "size": s.get("size"),
-                    "session": s["session"],
-                    "run": s.get("run"),
-                    "warmup": bool(s.get("warmup", False)),
-                    "run_ok": run_ok(s),
+                    **_run_identity(s),
                     "iteration": i,
                     "warmup_iter": i < warmup_iters,
                     "iter_ns": ns,
