@@ -810,14 +810,34 @@ def doctor(
     *,
     cpus: Annotated[int, typer.Option(help="Cores a run would pin.")] = 1,
 ) -> None:
-    """Show the host noise checks that `harness run` records (governor, load, SMT, swap...)."""
+    """Show the host noise checks that `harness run` records (governor, load, SMT, swap...).
+
+    Also what the Docker engine says (storage driver, cgroup version) and whether another
+    harness run holds cores. Warnings are advice, never failures: the exit status is 0.
+    """
+    from harness.engine import connect
+    from harness.locks import free_cores, lock_dir
+
     cpuset = choose_cpuset(cpus, available_cpus())
     fp = fingerprint(cpuset)
+    warnings = checks(fp, cpus)
     table = Table("fact", "value")
     for k, v in fp.items():
         table.add_row(k, json.dumps(v) if not isinstance(v, str) else v)
+    try:
+        for k, v in connect().info().items():
+            table.add_row(f"docker {k}", json.dumps(v) if not isinstance(v, str) else v)
+    except HarnessError as e:
+        warnings.append(str(e))
+    free = free_cores(lock_dir())
+    table.add_row("cores free of other harness runs", format_cpu_list(free) or "none")
+    if not set(cpuset) <= set(free):
+        warnings.append(
+            f"cores {format_cpu_list(sorted(set(cpuset) - set(free)))} of the cpuset "
+            "are held by another harness run: `harness run` would refuse them now."
+        )
     Console().print(table)
-    for w in checks(fp, cpus):
+    for w in warnings:
         typer.echo(f"warning: {w}")
 
 

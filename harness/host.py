@@ -93,6 +93,14 @@ def smt_siblings(root: Path, cpus: list[int]) -> dict[int, str]:
     return out
 
 
+def runnable_threads(root: Path = Path("/")) -> int | None:
+    """Threads runnable right now (procs_running of /proc/stat), this reader included."""
+    for line in (_read(root, "proc/stat") or "").splitlines():
+        if line.startswith("procs_running "):
+            return int(line.split()[1])
+    return None
+
+
 def git_commit(repo: Path) -> str | None:
     try:
         out = subprocess.run(
@@ -132,6 +140,7 @@ def fingerprint(cpuset: list[int], root: Path = Path("/")) -> dict[str, Any]:
         "governor": gov,
         "turbo": None if no_turbo is None and boost is None else (no_turbo or boost),
         "loadavg": load,
+        "runnable_threads": runnable_threads(root),
         "swap_devices": len(swaps),
         "cgroup_v2": (root / "sys/fs/cgroup/cgroup.controllers").exists(),
         "kernel": platform.release(),
@@ -157,6 +166,12 @@ def checks(fp: dict[str, Any], n_cpus: int) -> list[str]:
             warnings.append(
                 f"the host looks busy: 1-minute load average {one_min:.2f} on {cores} cores."
             )
+    running = fp.get("runnable_threads")
+    if running is not None and running - 1 >= max(1, len(fp.get("smt_siblings") or {})):
+        warnings.append(
+            f"{running - 1} other threads were runnable when the host was checked: "
+            "something else is using the CPU."
+        )
     if fp.get("swap_devices"):
         warnings.append("swap is enabled: a benchmark near its memory limit may page.")
     sib = fp.get("smt_siblings") or {}

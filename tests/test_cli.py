@@ -93,3 +93,14 @@ def test_report_on_a_folder_that_is_not_a_bundle(tmp_path):
     r = invoke("report", str(tmp_path))
     assert r.exit_code == 1
     assert "is not a results bundle" in error_line(r)
+
+
+def test_doctor_reports_facts_and_warns_without_failing(tmp_path):
+    r = invoke(
+        "doctor",
+        env={"DOCKER_HOST": "unix:///nonexistent/docker.sock", "RPB_LOCK_DIR": str(tmp_path)},
+    )
+    assert r.exit_code == 0, r.output
+    assert "runnable_threads" in r.output
+    assert "cores free of other harness runs" in r.output
+    assert "warning: the Docker engine is not reachable" in r.output

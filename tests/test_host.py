@@ -50,3 +50,14 @@ def test_fingerprint_reads_through_a_root(tmp_path):
     assert "governor is 'powersave'" in warnings
     assert "looks busy" in warnings
     assert "SMT siblings" in warnings
+
+
+def test_runnable_threads_beyond_the_reader_are_a_warning(tmp_path):
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc/stat").write_text("cpu  1 2 3\nprocs_running 4\nprocs_blocked 0\n")
+    fp = fingerprint([0], root=tmp_path)
+    assert fp["runnable_threads"] == 4
+    assert any("3 other threads were runnable" in w for w in checks(fp, 1))
+    (tmp_path / "proc/stat").write_text("procs_running 1\n")
+    fp = fingerprint([0], root=tmp_path)
+    assert not any("runnable" in w for w in checks(fp, 1))
