@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
+import math
 import os
 import re
 import signal
@@ -166,7 +168,21 @@ def _image_versions(engine: Any, tag: str, run_id: str) -> dict[str, Any]:
 
 
 # Options that fix what a run does; `--resume` takes them from the run's manifest instead.
-RUN_SETTINGS = ("cpus", "cpuset", "profile", "task", "image", "timeout", "seed", "memory", "host")
+RUN_SETTINGS = (
+    "cpus",
+    "cpuset",
+    "profile",
+    "task",
+    "image",
+    "timeout",
+    "seed",
+    "memory",
+    "host",
+    "sessions",
+    "max_sessions",
+    "target_ci",
+    "budget",
+)
 _MIN_MEMORY = 6 * 1024 * 1024  # Docker refuses a smaller memory limit
 _SAFE_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -233,13 +249,14 @@ def _new_plan(
     memory: str,
     host: str | None,
     results: Path,
+    knobs: dict[str, Any] | None = None,
 ) -> RunPlan:
     suite = load_suite(suite_path)
     if profile not in suite.profiles:
         raise UsageError(
             f"unknown profile '{profile}'. Known profiles: {', '.join(sorted(suite.profiles))}."
         )
-    prof = suite.profiles[profile]
+    prof = _with_knobs(suite.profiles[profile], knobs or {})
     cases = suite.cases(prof, task, image)
     if not cases:
         raise UsageError("the selection has no cases. Check --task and --image.")
@@ -267,6 +284,32 @@ def _new_plan(
         memory=memory,
         run_id=new_run_id(),
         host=host_label(host),
+    )
+
+
+def _with_knobs(prof: Profile, knobs: dict[str, Any]) -> Profile:
+    """The profile with the stopping knobs given on the command line (None: the profile's)."""
+    given = {k: v for k, v in knobs.items() if v is not None}
+    if given.get("sessions", 1) < 1 or given.get("max_sessions", 0) < 0:
+        raise UsageError("--sessions must be at least 1 and --max-sessions at least 0.")
+    if not 0 < given.get("target_ci", 0.5) < 1:
+        raise UsageError(
+            f"--target-ci {given['target_ci']} is not a fraction. Give e.g. 0.01 for +-1 %."
+        )
+    if given.get("budget_s", 1.0) <= 0:
+        raise UsageError(f"--budget {given['budget_s']} must be a positive number of seconds.")
+    return dataclasses.replace(prof, **given)
+
+
+def _recorded_profile(prof: Profile, recorded: dict[str, Any]) -> Profile:
+    """The profile a run used, from its manifest (bundles before adaptive stopping: fixed)."""
+    budget = recorded.get("budget_s")
+    return dataclasses.replace(
+        prof,
+        sessions=int(recorded.get("sessions", prof.sessions)),
+        max_sessions=int(recorded.get("max_sessions") or 0),
+        target_ci=float(recorded.get("target_ci", prof.target_ci)),
+        budget_s=float("inf") if budget is None else float(budget),
     )
 
 
@@ -313,7 +356,7 @@ def _resume_plan(run_id: str, results: Path, suite_path: Path | None) -> RunPlan
             f"{suite.digest[:12]}, the run used {str(recorded.get('sha256'))[:12]}). Restore the "
             "suite the run started with (--suite names where it is), or start a new run"
         )
-    prof = suite.profiles[profile_name]
+    prof = _recorded_profile(suite.profiles[profile_name], m["profile"])
     by_id = {c.case_id: c for c in suite.cases(prof)}
     cases = [by_id[cid] for cid in case_ids if cid in by_id]
     available = available_cpus()
@@ -431,6 +474,28 @@ def run(
     host: Annotated[
         str | None, typer.Option("--host", help="Host label of the bundle (default: hostname).")
     ] = None,
+    sessions: Annotated[
+        int | None,
+        typer.Option(help="Container sessions per case at least (default: the profile's)."),
+    ] = None,
+    max_sessions: Annotated[
+        int | None,
+        typer.Option(
+            help="Sessions per case at most: more than --sessions makes stopping adaptive "
+            "(default: the profile's)."
+        ),
+    ] = None,
+    target_ci: Annotated[
+        float | None,
+        typer.Option(
+            help="Stop a case once the 95 % CI of its median is within this fraction of it, "
+            "e.g. 0.01 for +-1 % (default: the profile's)."
+        ),
+    ] = None,
+    budget: Annotated[
+        float | None,
+        typer.Option(help="Seconds a case may take before it stops adding sessions."),
+    ] = None,
     resume: Annotated[
         str | None,
         typer.Option(
@@ -468,6 +533,12 @@ def run(
             resume=resume,
             results=results,
             suite_path=suite_path,
+            knobs={
+                "sessions": sessions,
+                "max_sessions": max_sessions,
+                "target_ci": target_ci,
+                "budget_s": budget,
+            },
         )
     except RunInterrupted as e:  # while the run was being planned: nothing written yet
         typer.echo(f"Interrupted ({e}) before the run started: nothing was written.", err=True)
@@ -492,6 +563,7 @@ def _run(
     resume: str | None,
     results: Path,
     suite_path: Path,
+    knobs: dict[str, Any],
 ) -> None:
     from harness.engine import connect
     from harness.locks import CoreLocks
@@ -506,7 +578,7 @@ def _run(
 
     given = {n for n in (*RUN_SETTINGS, "suite_path") if _given(ctx, n)}
     if resume is not None:
-        clash = [f"--{n}" for n in RUN_SETTINGS if n in given]
+        clash = [f"--{n.replace('_', '-')}" for n in RUN_SETTINGS if n in given]
         if clash:
             raise UsageError(
                 f"--resume continues a run with the settings in its manifest. Drop "
@@ -527,6 +599,7 @@ def _run(
             memory=memory,
             host=host,
             results=results,
+            knobs=knobs,
         )
     suite, prof, cases, run_id = plan.suite, plan.profile, plan.cases, plan.run_id
     cpuset_text = format_cpu_list(plan.cores)
@@ -601,6 +674,9 @@ def _run(
                         "runs": prof.runs,
                         "warmup": prof.warmup,
                         "iters": prof.iters,
+                        "max_sessions": prof.session_cap,
+                        "target_ci": prof.target_ci,
+                        "budget_s": None if math.isinf(prof.budget_s) else prof.budget_s,
                     },
                     "seed": plan.seed,
                     "timeout_s": plan.timeout_s,
@@ -647,9 +723,15 @@ def _run(
                 todo = prof.sessions * (len(cases) - len(finished))
                 bar = progress.add_task("starting", total=todo)
 
+                known = {"total": todo}  # adaptive stopping may add sessions
+
                 def on_session(case: Any, session: int, i: int, total: int) -> None:
+                    known["total"] = total
                     progress.update(
-                        bar, completed=i, description=f"{case.case_id} (session {session + 1})"
+                        bar,
+                        completed=i,
+                        total=total,
+                        description=f"{case.case_id} (session {session + 1})",
                     )
 
                 run_cases(
@@ -663,7 +745,7 @@ def _run(
                     on_session=on_session,
                     finished=finished,
                 )
-                progress.update(bar, completed=todo, description="done")
+                progress.update(bar, completed=known["total"], description="done")
             bundle.update_manifest(status="complete", interrupted=False, finished=_now())
     except RunInterrupted as e:
         # A second Ctrl-C must not cut the clean-up short.

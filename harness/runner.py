@@ -14,6 +14,7 @@ import json
 import random
 import re
 import signal
+import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -423,33 +424,106 @@ def run_cases(
         (c, s) for c, s in schedule(cases, profile.sessions, opts.seed) if c.case_id not in finished
     ]
     todo = [c for c in cases if c.case_id not in finished]
-    remaining = {c.case_id: profile.sessions for c in todo}
+    planned = {c.case_id: profile.sessions for c in todo}
+    done = dict.fromkeys(planned, 0)
+    spent = dict.fromkeys(planned, 0.0)
     collected: dict[str, list[dict[str, Any]]] = {c.case_id: [] for c in todo}
     reasons: dict[str, list[str]] = {c.case_id: [] for c in todo}
     rows: list[dict[str, Any]] = []
-    for i, (case, session) in enumerate(order):
-        if on_session:
-            on_session(case, session, i, len(order))
-        image = tags[case.impl.image]
-        lang = suite.images[case.impl.image].lang
-        argv = runner_argv(profile, opts.timeout_s, case.argv(profile.iters))
-        result = execute(image, argv, case)
-        samples, reason = samples_from_output(
-            case, session, case.impl.image, lang, result, memory=opts.limits.memory
-        )
-        collected[case.case_id].extend(samples)
-        if reason:
-            reasons[case.case_id].append(reason)
-        remaining[case.case_id] -= 1
-        row = None
-        if remaining[case.case_id] == 0:
-            row = case_status(case, collected[case.case_id], reasons[case.case_id])
-            rows.append(row)
-        with signals_held():
-            bundle.append_samples(samples)
-            if row is not None:
-                bundle.append_case(row)
+    rng = random.Random(opts.seed + 1)
+    executed = 0
+    while order:
+        more: list[tuple[Case, int]] = []
+        for j, (case, session) in enumerate(order):
+            cid = case.case_id
+            if on_session:
+                # Sessions known so far: done, left in this round, and added for the next.
+                on_session(case, session, executed, executed + len(order) - j + len(more))
+            image = tags[case.impl.image]
+            lang = suite.images[case.impl.image].lang
+            argv = runner_argv(profile, opts.timeout_s, case.argv(profile.iters))
+            t0 = time.monotonic()
+            result = execute(image, argv, case)
+            spent[cid] += time.monotonic() - t0
+            executed += 1
+            samples, reason = samples_from_output(
+                case, session, case.impl.image, lang, result, memory=opts.limits.memory
+            )
+            collected[cid].extend(samples)
+            if reason:
+                reasons[cid].append(reason)
+            done[cid] += 1
+            row = None
+            if done[cid] == planned[cid]:
+                why = stop_reason(collected[cid], profile, done[cid], spent[cid], reasons[cid])
+                if why is None:
+                    planned[cid] += 1
+                    more.append((case, done[cid]))
+                else:
+                    row = case_status(case, collected[cid], reasons[cid])
+                    row.update(sessions=done[cid], stop_reason=why)
+                    rows.append(row)
+            with signals_held():
+                bundle.append_samples(samples)
+                if row is not None:
+                    bundle.append_case(row)
+        # Extra sessions run as a new round, shuffled like the first (A B B A ...).
+        rng.shuffle(more)
+        order = more
     return rows
+
+
+def _measured_sessions(
+    samples: list[dict[str, Any]], warmup_iters: int = 1
+) -> list[list[list[float]]]:
+    """Sessions > runs > values of the case's metric: kernel iterations past the warm-up ones
+    where the program reports them, else the process's wall time."""
+    by_session: dict[int, list[list[float]]] = {}
+    for s in samples:
+        if s.get("warmup") or not s.get("checksum_ok"):
+            continue
+        iters = s.get("iter_ns") or []
+        values = [float(x) for x in iters[warmup_iters:]] if iters else [float(s["wall_ns"])]
+        if values:
+            by_session.setdefault(int(s["session"]), []).append(values)
+    return [runs for _, runs in sorted(by_session.items())]
+
+
+def stop_reason(  # noqa: PLR0911 - one return per reason to stop
+    samples: list[dict[str, Any]],
+    profile: Profile,
+    sessions_done: int,
+    spent_s: float,
+    failures: list[str],
+) -> str | None:
+    """Why a case stops after `sessions_done` sessions, or None when it needs another.
+
+    A failing case stops at once. Otherwise it stops when the 95 % CI of its median (kernel
+    time per iteration, else wall time; hierarchical bootstrap over sessions and runs) is
+    within the profile's target half-width, or when its session cap or time budget is reached.
+    """
+    if failures:
+        return "failed"
+    if sessions_done < profile.sessions:
+        return None
+    cap = profile.session_cap
+    if cap == profile.sessions:
+        return f"fixed number of sessions ({cap})"
+    from harness.analysis import hierarchical_median_ci
+
+    sessions = _measured_sessions(samples)
+    if not sessions:
+        return "no valid samples"
+    med, lo, hi = hierarchical_median_ci(sessions, n_boot=1000, seed=sessions_done)
+    half = (hi - lo) / 2 / med if med > 0 else float("inf")
+    ci = f"95 % CI of the median ±{half:.2%}"
+    if half <= profile.target_ci:
+        return f"converged: {ci} (target ±{profile.target_ci:.1%})"
+    if sessions_done >= cap:
+        return f"session cap {cap} reached: {ci}"
+    if spent_s >= profile.budget_s:
+        return f"time budget {profile.budget_s:g} s spent: {ci}"
+    return None
 
 
 # ----- resuming --------------------------------------------------------------------------------

@@ -54,6 +54,16 @@ class Profile:
     warmup: int
     iters: int
     description: str = ""
+    # Adaptive stopping (MEASUREMENT.md section 3): after `sessions`, a case gets more sessions,
+    # up to `max_sessions`, until its median's 95 % CI half-width is within `target_ci` of the
+    # median or `budget_s` seconds have gone into it. max_sessions = sessions: fixed count.
+    max_sessions: int = 0
+    target_ci: float = 0.01
+    budget_s: float = float("inf")
+
+    @property
+    def session_cap(self) -> int:
+        return max(self.sessions, self.max_sessions)
 
 
 @dataclass(frozen=True)
@@ -255,9 +265,14 @@ def parse_suite(raw: dict[str, Any], path: Path, digest: str) -> Suite:
             warmup=_need(p, "warmup", int, where),
             iters=_need(p, "iters", int, where),
             description=p.get("description", ""),
+            max_sessions=int(p.get("max_sessions", 0)),
+            target_ci=float(p.get("target_ci", 0.01)),
+            budget_s=float(p.get("budget_s", float("inf"))),
         )
         if min(prof.sessions, prof.runs, prof.iters) < 1 or prof.warmup < 0:
             raise SuiteError(f"{where}: sessions, runs and iters must be >= 1, warmup >= 0.")
+        if not 0 < prof.target_ci < 1 or prof.budget_s <= 0:
+            raise SuiteError(f"{where}: target_ci must be in (0, 1) and budget_s positive.")
         profiles[name] = prof
     tasks: dict[str, Task] = {}
     for name, t in _need(raw, "tasks", dict, "suite").items():

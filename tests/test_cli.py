@@ -54,6 +54,10 @@ def test_every_command_has_help(command):
             "Error: unknown profile 'huge'. Known profiles: default, quick.",
         ),
         (["build", "--extra-ca", "/nonexistent/ca.pem"], "Error: "),
+        (["run", "--target-ci", "5"], "Error: --target-ci 5.0 is not a fraction."),
+        (["run", "--budget", "0"], "Error: --budget 0.0 must be a positive number of seconds."),
+        (["run", "--sessions", "0"], "Error: --sessions must be at least 1"),
+        (["run", "--resume", "x", "--max-sessions", "3"], "Error: --resume continues a run"),
         (["calibrate", "--image", "nope"], "Error: unknown image 'nope'."),
     ],
 )
