@@ -47,7 +47,7 @@ CaseKey = tuple[str, str, int | None]
 # sessions -> runs -> values of one run (one wall time, or the measured iterations)
 Sessions = Sequence[Sequence[Sequence[float] | FloatArray]]
 
-SAMPLE_COLUMNS = [
+RUN_COLUMNS = [
     "case_id",
     "task",
     "impl",
@@ -58,6 +58,10 @@ SAMPLE_COLUMNS = [
     "run",
     "warmup",
     "run_ok",
+]
+
+SAMPLE_COLUMNS = [
+    *RUN_COLUMNS,
     "wall_ns",
     "user_ns",
     "sys_ns",
@@ -75,16 +79,7 @@ SAMPLE_COLUMNS = [
 ]
 
 ITERATION_COLUMNS = [
-    "case_id",
-    "task",
-    "impl",
-    "lang",
-    "image",
-    "size",
-    "session",
-    "run",
-    "warmup",
-    "run_ok",
+    *RUN_COLUMNS,
     "iteration",
     "warmup_iter",
     "iter_ns",
@@ -557,6 +552,14 @@ def _metric_sessions(runs: Sequence[Sample], metric: str, warmup_iters: int) -> 
     if metric == "kernel":
         return _sessions(runs, _kernel_values(warmup_iters))
     return _sessions(runs, _wall_values)
+
+
+def case_sessions(case_samples: Sequence[Sample], warmup_iters: int = 1) -> Sessions:
+    """One case's measured runs as sessions > runs > values of its metric: the kernel
+    iterations past the warm-up ones where the program reports them, else wall time."""
+    runs = _measured(case_samples)
+    metric = "kernel" if any(s.get("iter_ns") for s in runs) else "wall"
+    return _metric_sessions(runs, metric, warmup_iters)
 
 
 def _describe(prefix: str, values: FloatArray) -> dict[str, float]:

@@ -473,22 +473,6 @@ def run_cases(
     return rows
 
 
-def _measured_sessions(
-    samples: list[dict[str, Any]], warmup_iters: int = 1
-) -> list[list[list[float]]]:
-    """Sessions > runs > values of the case's metric: kernel iterations past the warm-up ones
-    where the program reports them, else the process's wall time."""
-    by_session: dict[int, list[list[float]]] = {}
-    for s in samples:
-        if s.get("warmup") or not s.get("checksum_ok"):
-            continue
-        iters = s.get("iter_ns") or []
-        values = [float(x) for x in iters[warmup_iters:]] if iters else [float(s["wall_ns"])]
-        if values:
-            by_session.setdefault(int(s["session"]), []).append(values)
-    return [runs for _, runs in sorted(by_session.items())]
-
-
 def stop_reason(  # noqa: PLR0911 - one return per reason to stop
     samples: list[dict[str, Any]],
     profile: Profile,
@@ -509,9 +493,9 @@ def stop_reason(  # noqa: PLR0911 - one return per reason to stop
     cap = profile.session_cap
     if cap == profile.sessions:
         return f"fixed number of sessions ({cap})"
-    from harness.analysis import hierarchical_median_ci
+    from harness.analysis import case_sessions, hierarchical_median_ci
 
-    sessions = _measured_sessions(samples)
+    sessions = case_sessions(samples)
     if not sessions:
         return "no valid samples"
     med, lo, hi = hierarchical_median_ci(sessions, n_boot=1000, seed=sessions_done)
