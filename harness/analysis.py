@@ -60,6 +60,15 @@ RUN_COLUMNS = [
     "run_ok",
 ]
 
+# dtypes of the run-identity columns that carry numbers or flags (nullable where missing)
+_RUN_DTYPES = {
+    "size": "Int64",
+    "session": "int64",
+    "run": "Int64",
+    "warmup": "bool",
+    "run_ok": "bool",
+}
+
 SAMPLE_COLUMNS = [
     *RUN_COLUMNS,
     "wall_ns",
@@ -458,11 +467,7 @@ def samples_frame(samples: Sequence[Sample]) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(rows, columns=SAMPLE_COLUMNS)
     return frame.astype(
         {
-            "size": "Int64",
-            "session": "int64",
-            "run": "Int64",
-            "warmup": "bool",
-            "run_ok": "bool",
+            **_RUN_DTYPES,
             "wall_ns": "Int64",
             "user_ns": "Int64",
             "sys_ns": "Int64",
@@ -500,11 +505,7 @@ def iterations_frame(samples: Sequence[Sample], warmup_iters: int = 1) -> pd.Dat
     frame = pd.DataFrame.from_records(rows, columns=ITERATION_COLUMNS)
     return frame.astype(
         {
-            "size": "Int64",
-            "session": "int64",
-            "run": "Int64",
-            "warmup": "bool",
-            "run_ok": "bool",
+            **_RUN_DTYPES,
             "iteration": "int64",
             "warmup_iter": "bool",
             "iter_ns": "int64",
