@@ -559,8 +559,41 @@ def case_sessions(case_samples: Sequence[Sample], warmup_iters: int = 1) -> Sess
     """One case's measured runs as sessions > runs > values of its metric: the kernel
     iterations past the warm-up ones where the program reports them, else wall time."""
     runs = _measured(case_samples)
-    metric = "kernel" if any(s.get("iter_ns") for s in runs) else "wall"
-    return _metric_sessions(runs, metric, warmup_iters)
+    return _metric_sessions(runs, case_metric(runs), warmup_iters)
+
+
+def case_metric(case_samples: Sequence[Sample]) -> str:
+    """The metric of a case: "kernel" when its program reports iterations, else "wall"."""
+    return "kernel" if any(s.get("iter_ns") for s in case_samples) else "wall"
+
+
+# hyperfine's rule for its outlier warning: more than 10 standard deviations away, with the
+# MAD as the estimate of the standard deviation (modified z-score above 10).
+SEVERE_OUTLIER = 10.0
+
+
+def case_warnings(case_samples: Sequence[Sample], warmup_iters: int = 1) -> list[str]:
+    """What a reader of one finished case's numbers should be told, as hyperfine does: severe
+    outliers among its measured process runs' wall times and, when the program reports
+    iterations, among its kernel times (kept, never dropped). Empty when none."""
+    runs = _measured(case_samples)
+    if not runs:
+        return []
+    parts = []
+    metric = case_metric(runs)
+    checks = [("process runs' wall times", [float(s["wall_ns"]) for s in runs])]
+    if metric == "kernel":
+        checks.append(("kernel iterations", list(_pooled(case_sessions(runs, warmup_iters)))))
+    for what, values in checks:
+        n = int(outlier_flags(values, SEVERE_OUTLIER).sum())
+        if n:
+            parts.append(f"{n} of {len(values)} {what}")
+    if not parts:
+        return []
+    return [
+        f"statistical outliers (more than 10 MADs from the median; kept): {', '.join(parts)}. "
+        "Something else may have run meanwhile: rerun on a quiet host (`harness doctor`)"
+    ]
 
 
 def _describe(prefix: str, values: FloatArray) -> dict[str, float]:
@@ -881,3 +914,20 @@ def geomean_speedups(speedups: pd.DataFrame) -> pd.DataFrame:
     ]
     frame = pd.DataFrame.from_records(out, columns=GEOMEAN_COLUMNS)
     return frame.sort_values(["reference_kind", "impl"], kind="stable").reset_index(drop=True)
+
+
+def aa_pairs(speedups: pd.DataFrame) -> pd.DataFrame:
+    """The A/A pairs of a `harness run --aa` bundle: each twin `IMPL.b` against its baseline
+    `IMPL.a` (the same program), with `contains_1` (the ratio's CI holds 1) and `flagged` (the
+    verdict is not "no difference": a false flag, since the two cannot differ)."""
+    from harness.suite import AA_SUFFIXES
+
+    a, b = AA_SUFFIXES
+    rows = speedups[
+        (speedups["reference_kind"] == "baseline")
+        & speedups["impl"].astype(str).str.endswith(b)
+        & speedups["reference"].astype(str).str.endswith(a)
+    ].copy()
+    rows["contains_1"] = (rows["ci_low"] <= 1.0) & (rows["ci_high"] >= 1.0)
+    rows["flagged"] = rows["verdict"] != NO_DIFFERENCE
+    return rows.reset_index(drop=True)

@@ -389,6 +389,52 @@ def _failures(
     return out
 
 
+def _mode_text(manifest: Mapping[str, Any]) -> str:
+    """How the benchmarks ran: in containers or not, pinned or not."""
+    where = (
+        "no container (local: the images' files, chroot)"
+        if manifest.get("executor") == "local"
+        else "Docker containers"
+    )
+    pinned = "pinned to the cpuset" if manifest.get("pinned", True) else "NOT pinned (any core)"
+    return f"{where}, {pinned}"
+
+
+def _stops(cases: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Per case: sessions, why it stopped adding sessions, and its warnings."""
+    return [
+        {
+            "case_id": _text(c.get("case_id")),
+            "sessions": _text(c.get("sessions")) or DASH,
+            "stop_reason": _text(c.get("stop_reason")) or DASH,
+            "warnings": " ".join(_text(w) for w in c.get("warnings") or []),
+        }
+        for c in cases
+        if c.get("stop_reason") is not None
+    ]
+
+
+def _aa(speedups: pd.DataFrame) -> dict[str, Any] | None:
+    """The A/A section of a `harness run --aa` bundle: each twin pair's ratio and verdict."""
+    pairs = _records(analysis.aa_pairs(speedups))
+    if not pairs:
+        return None
+    return {
+        "n": len(pairs),
+        "contains_1": sum(bool(p["contains_1"]) for p in pairs),
+        "flagged": sum(bool(p["flagged"]) for p in pairs),
+        "pairs": [
+            {
+                "task": str(p["task"]),
+                "size": format_size(_size(p["size"])),
+                "metric": str(p["metric"]),
+                **_speed_cell(p),
+            }
+            for p in pairs
+        ],
+    }
+
+
 def _profile_text(profile: Any) -> str:
     """The profile name with its repetition counts, when the manifest records them."""
     if not isinstance(profile, Mapping):
@@ -433,6 +479,7 @@ def _context(
     n_bad = sum(1 for r in summary_rows if r["status"] != "ok")
     images = manifest.get("images") or {}
     noise = float(speed_rows[0]["noise"]) if speed_rows else 0.01
+    aa = _aa(speedups) if manifest.get("aa") else None
     return {
         "run": {
             "run_id": _text(manifest.get("run_id")) or DASH,
@@ -441,6 +488,7 @@ def _context(
             "incomplete": status != "complete",
             "cpus": _text(manifest.get("cpus")) or DASH,
             "cpuset": _text(manifest.get("cpuset")) or DASH,
+            "mode": _mode_text(manifest),
             "profile": _profile_text(manifest.get("profile")),
             "suite": _suite_text(manifest.get("suite")),
             "harness": _harness_text(manifest),
@@ -468,8 +516,11 @@ def _context(
             }
             for name, spec in sorted(images.items())
         ],
-        "overview": _overview(speed_rows),
-        "geomeans": _geomeans(speedups),
+        "aa": aa,
+        # An A/A bundle compares twins: no "where Rust pays off" or means across tasks.
+        "overview": [] if aa else _overview(speed_rows),
+        "geomeans": [] if aa else _geomeans(speedups),
+        "stops": _stops(cases),
         "tasks": _task_sections(summary_rows, speed_rows, manifest.get("baselines") or {}),
         "failures": _failures(summary_rows, cases),
         "how_to_read": [p.format(noise=format_percent(noise, 2)) for p in HOW_TO_READ],

@@ -109,6 +109,9 @@ MANIFEST_FIELDS: dict[str, tuple[bool, Check, str]] = {
     "error": (False, _opt(_str), "a string"),
     "harness_version": (False, _opt(_str), "a string"),
     "git_commit": (False, _opt(_str), "a string"),
+    "executor": (False, _opt(_str), "a string"),
+    "pinned": (False, _opt(_bool), "true or false"),
+    "aa": (False, _opt(_bool), "true or false"),
 }
 
 SAMPLE_FIELDS: dict[str, tuple[bool, Check, str]] = {
@@ -145,6 +148,11 @@ CASE_FIELDS: dict[str, tuple[bool, Check, str]] = {
     "stderr_tail": (False, _opt(_str), "a string"),
     "expected_checksum": (False, _opt(_str), "a string"),
     "checksums": (False, _opt(_list_of(_str)), "a list of strings"),
+    "sessions": (False, _opt(_nonneg_int), "a non-negative integer"),
+    "stop_reason": (False, _opt(_str), "a string"),
+    "metric": (False, _opt(_str), "a string"),
+    "median_ns": (False, _opt(_nonneg), "a non-negative number"),
+    "warnings": (False, _opt(_list_of(_str)), "a list of strings"),
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +121,29 @@ class Case:
         return self.task.reference.get(self.size) if self.size is not None else None
 
 
+AA_SUFFIXES = (".a", ".b")
+
+
+def twin_cases(cases: list[Case]) -> list[Case]:
+    """A/A cases: every (task, implementation) of `cases` becomes a task of its own,
+    `TASK.IMPL`, whose two implementations `IMPL.a` (its baseline) and `IMPL.b` run the very
+    same program. Their speed-up must come out as "no difference"; one that does not is noise
+    the statistics failed to absorb (a false flag). Sizes, inputs and checksums are the task's.
+    """
+    twins: dict[tuple[str, str], Task] = {}
+    out: list[Case] = []
+    for c in cases:
+        key = (c.task.name, c.impl.name)
+        if key not in twins:
+            a, b = (replace(c.impl, name=c.impl.name + suffix) for suffix in AA_SUFFIXES)
+            twins[key] = replace(
+                c.task, name=f"{c.task.name}.{c.impl.name}", baseline=a.name, impls=(a, b)
+            )
+        task = twins[key]
+        out.extend(Case(task, impl, c.size) for impl in task.impls)
+    return out
+
+
 @dataclass(frozen=True)
 class Suite:
     name: str
@@ -133,9 +156,14 @@ class Suite:
     tasks: dict[str, Task]
 
     def cases(
-        self, profile: Profile, tasks: list[str] | None = None, images: list[str] | None = None
+        self,
+        profile: Profile,
+        tasks: list[str] | None = None,
+        images: list[str] | None = None,
+        impls: list[str] | None = None,
     ) -> list[Case]:
-        """The cases of a profile, filtered by task and image names (validated)."""
+        """The cases of a profile, filtered by task, image and implementation names
+        (validated)."""
         for t in tasks or []:
             if t not in self.tasks:
                 raise SuiteError(
@@ -146,6 +174,13 @@ class Suite:
                 raise SuiteError(
                     f"unknown image '{i}'. Known images: {', '.join(sorted(self.images))}."
                 )
+        known = {i.name for t in self.tasks.values() for i in t.impls}
+        for name in impls or []:
+            if name not in known:
+                raise SuiteError(
+                    f"unknown implementation '{name}'. Known implementations: "
+                    f"{', '.join(sorted(known))}."
+                )
         out: list[Case] = []
         for task in self.tasks.values():
             if tasks and task.name not in tasks:
@@ -154,7 +189,7 @@ class Suite:
             if task.kind == "kernel":
                 sizes = task.sizes.get(profile.size) or ()
             for impl in task.impls:
-                if images and impl.image not in images:
+                if (images and impl.image not in images) or (impls and impl.name not in impls):
                     continue
                 out.extend(Case(task, impl, n) for n in sizes)
         return out

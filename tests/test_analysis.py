@@ -508,3 +508,42 @@ def test_geomean_speedups_across_tasks() -> None:
     y = row(g, "rs-y")
     assert y["geomean"] == pytest.approx(4.0)
     assert (y["n_tasks"], y["n_ratios"]) == (2, 3)
+
+
+def test_aa_pairs_count_false_flags_and_cis_that_hold_one() -> None:
+    frame = pd.DataFrame.from_records(
+        [
+            # (impl, reference, kind, ci_low, ci_high, verdict)
+            ("x.b", "x.a", "baseline", 0.99, 1.01, analysis.NO_DIFFERENCE),
+            ("y.b", "y.a", "baseline", 1.02, 1.05, analysis.FASTER),
+            ("z.b", "z.a", "baseline", 1.002, 1.008, analysis.NO_DIFFERENCE),
+            ("x.a", "x.b", "best_python", 0.99, 1.01, analysis.NO_DIFFERENCE),
+        ],
+        columns=["impl", "reference", "reference_kind", "ci_low", "ci_high", "verdict"],
+    )
+    pairs = analysis.aa_pairs(frame)
+    assert pairs["impl"].tolist() == ["x.b", "y.b", "z.b"]
+    assert pairs["contains_1"].tolist() == [True, False, False]
+    assert pairs["flagged"].tolist() == [False, True, False]
+
+
+def test_case_warnings_name_severe_outliers_and_stay_quiet_on_clean_data() -> None:
+    clean = case_samples("py-loop", wall=1000, kernel=100, jitter=0.01)
+    assert analysis.case_warnings(clean) == []
+    noisy = [dict(s) for s in clean]
+    measured = [s for s in noisy if not s["warmup"]]
+    measured[0]["wall_ns"] *= 2  # 100 % off where the spread is 1 %: severe
+    measured[1]["iter_ns"] = [v * 3 for v in measured[1]["iter_ns"]]
+    [warning] = analysis.case_warnings(noisy)
+    assert warning.startswith("statistical outliers (more than 10 MADs from the median; kept): ")
+    assert f"1 of {len(measured)} process runs' wall times, 3 of " in warning
+    # A wall-time case is checked once, on its wall times.
+    startup = case_samples("py-bare", task="startup", size=None, wall=1000, jitter=0.01)
+    startup[1]["wall_ns"] *= 2
+    [warning] = analysis.case_warnings(startup)
+    assert "1 of 8 process runs' wall times." in warning
+
+
+def test_case_metric_is_kernel_only_when_iterations_are_reported() -> None:
+    assert analysis.case_metric(case_samples("py-loop", wall=1000, kernel=100)) == "kernel"
+    assert analysis.case_metric(case_samples("py-bare", wall=1000, kernel=None)) == "wall"

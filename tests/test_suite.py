@@ -78,3 +78,27 @@ def test_unreadable_suite_file(tmp_path):
     bad.write_text("schema = [")
     with pytest.raises(SuiteError, match="not valid TOML"):
         load_suite(bad)
+
+
+def test_twin_cases_make_each_impl_a_task_of_two_identical_twins():
+    from harness.suite import twin_cases
+
+    s = load_suite()
+    cases = s.cases(s.profiles["default"], ["sum_squares"], ["rust"])
+    twins = twin_cases(cases)
+    assert len(twins) == 2 * len(cases)
+    by_id = {c.case_id: c for c in twins}
+    a = by_id["sum_squares.rs-scalar/rs-scalar.a/1000000"]
+    b = by_id["sum_squares.rs-scalar/rs-scalar.b/1000000"]
+    assert a.task is b.task
+    assert a.task.baseline == "rs-scalar.a"
+    assert a.argv(5) == b.argv(5) == next(
+        c.argv(5) for c in cases if c.impl.name == "rs-scalar" and c.size == 1_000_000
+    )
+    assert a.impl.image == b.impl.image == "rust"
+    assert a.expected_checksum() == b.expected_checksum() == "89536216870674"
+    # Every original case has exactly its two twins, in the original order.
+    assert [c.case_id for c in twins[:2]] == [
+        f"sum_squares.{cases[0].impl.name}/{cases[0].impl.name}{x}/{cases[0].size}"
+        for x in (".a", ".b")
+    ]
