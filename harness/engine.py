@@ -8,12 +8,15 @@ sees the SDK's exceptions. Every container, volume and image the kit makes carri
 from __future__ import annotations
 
 import io
+import os
+import tarfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import docker.errors
 import requests.exceptions
@@ -109,6 +112,56 @@ class Engine:
         if info is None:
             raise ImageMissing(ref)
         return info
+
+    def image_env(self, ref: str) -> list[str]:
+        """The image's own environment (Config.Env, "NAME=value" items), as a container of it
+        starts with before the engine adds HOSTNAME and HOME."""
+        try:
+            img = self.api.inspect_image(ref)
+        except docker.errors.ImageNotFound as e:
+            raise ImageMissing(ref) from e
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise _engine_error(e) from e
+        return list((img.get("Config") or {}).get("Env") or [])
+
+    def export_rootfs(self, ref: str, dest: Path) -> None:
+        """Unpack the file system of image `ref` into the existing empty folder `dest`, exactly:
+        owners by number, modes with their setuid and sticky bits, device nodes. Needs root.
+
+        The files come from a container that is created, never started, and always removed
+        (`docker export` of it, streamed: nothing is held in memory or written twice).
+        """
+        try:
+            c = self.client.containers.create(
+                ref,
+                command=["/nonexistent"],  # never run; an image without CMD needs one
+                labels={KIT_LABEL: KIT, RUN_LABEL: "export"},
+                network_mode="none",
+            )
+        except docker.errors.ImageNotFound as e:
+            raise ImageMissing(ref) from e
+        except docker.errors.APIError as e:
+            raise HarnessError(
+                f"creating a container of {ref} failed: {e.explanation or e}."
+            ) from e
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise _engine_error(e) from e
+        try:
+            chunks = cast(Iterator[bytes], c.export())  # bytes, whatever the stubs say
+            stream = io.BufferedReader(_ChunkReader(chunks), buffer_size=1 << 20)
+            with tarfile.open(fileobj=stream, mode="r|") as tar:
+                # The kit's own image, and a filter that keeps every member inside dest.
+                tar.extractall(dest, numeric_owner=True, filter=_rootfs_filter)  # noqa: S202
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise _engine_error(e) from e
+        except (tarfile.TarError, OSError) as e:
+            raise HarnessError(
+                f"unpacking image {ref} into {dest} failed ({e}). Free space there, or "
+                "choose another cache folder, and try again"
+            ) from e
+        finally:
+            with suppress(docker.errors.DockerException, requests.exceptions.RequestException):
+                c.remove(force=True)
 
     # ----- images ------------------------------------------------------------------------------
     def build(
@@ -340,6 +393,40 @@ class Engine:
                 f"volume=NAME), then run `harness clean --volumes` again"
             )
         return removed
+
+
+class _ChunkReader(io.RawIOBase):
+    """A readable file over an iterator of byte chunks (the SDK's streamed `docker export`)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._rest = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while not self._rest:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._rest = chunk
+        n = min(len(b), len(self._rest))
+        b[:n] = self._rest[:n]
+        self._rest = self._rest[n:]
+        return n
+
+
+def _rootfs_filter(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
+    """tarfile's 'tar' filter (no absolute names, nothing outside `dest`; hard links too), but
+    with the image's modes kept whole: /tmp stays 1777, setuid programs stay setuid."""
+    new = tarfile.tar_filter(member, dest)
+    if member.islnk():
+        root = os.path.realpath(dest)
+        target = os.path.realpath(Path(root, member.linkname))
+        if os.path.commonpath([target, root]) != root:
+            raise tarfile.LinkOutsideDestinationError(member, target)
+    return new.replace(mode=member.mode, deep=False)
 
 
 def container_config(
