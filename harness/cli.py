@@ -37,7 +37,7 @@ from harness.host import (
 )
 from harness.images import ROOT, BuildOptions, build_images, resolve_tags
 from harness.store import Bundle, check_writable, host_label, latest_bundle, new_run_id
-from harness.suite import DEFAULT_SUITE, Case, Profile, Suite, load_suite
+from harness.suite import DEFAULT_SUITE, Case, Profile, Suite, load_suite, twin_cases
 
 app = typer.Typer(
     help="Build pinned Python and Rust images, run benchmarks in CPU-pinned containers, "
@@ -174,6 +174,7 @@ RUN_SETTINGS = (
     "profile",
     "task",
     "image",
+    "impl",
     "timeout",
     "seed",
     "memory",
@@ -182,6 +183,9 @@ RUN_SETTINGS = (
     "max_sessions",
     "target_ci",
     "budget",
+    "aa",
+    "pin",
+    "local",
 )
 _MIN_MEMORY = 6 * 1024 * 1024  # Docker refuses a smaller memory limit
 _SAFE_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -201,6 +205,9 @@ class RunPlan:
     run_id: str
     host: str
     bundle: Bundle | None = None  # the bundle of a resumed run
+    aa: bool = False  # A/A: every implementation runs as two identical twins
+    pinned: bool = True  # False: the containers may run on any core (no cpuset)
+    executor: str = "docker"  # or "local": the image's files, chroot, no container
 
 
 def _given(ctx: typer.Context, name: str) -> bool:
@@ -245,11 +252,15 @@ def _new_plan(
     cpus: int,
     cpuset: str | None,
     timeout: float,
+    impl: list[str] | None = None,
     seed: int,
     memory: str,
     host: str | None,
     results: Path,
     knobs: dict[str, Any] | None = None,
+    aa: bool = False,
+    pin: bool = True,
+    local: bool = False,
 ) -> RunPlan:
     suite = load_suite(suite_path)
     if profile not in suite.profiles:
@@ -257,14 +268,26 @@ def _new_plan(
             f"unknown profile '{profile}'. Known profiles: {', '.join(sorted(suite.profiles))}."
         )
     prof = _with_knobs(suite.profiles[profile], knobs or {})
-    cases = suite.cases(prof, task, image)
+    cases = suite.cases(prof, task, image, impl)
     if not cases:
         raise UsageError("the selection has no cases. Check --task and --image.")
+    if aa:
+        cases = twin_cases(cases)
     if timeout <= 0:
         raise UsageError(f"--timeout {timeout} must be positive.")
     if _memory_bytes(memory) < _MIN_MEMORY:
         raise UsageError(f"--memory {memory} is below Docker's minimum of 6m. Give e.g. 256m.")
-    if cpuset is not None:
+    if local:
+        from harness.local import require_root
+
+        require_root()
+    if not pin:
+        if cpuset is not None or _given(ctx, "cpus"):
+            raise UsageError(
+                "--no-pin lets the benchmarks run on any core: drop --cpus and --cpuset."
+            )
+        cores = available_cpus()
+    elif cpuset is not None:
         cores = _explicit_cores(cpuset, available_cpus())
         if _given(ctx, "cpus") and cpus != len(cores):
             raise UsageError(
@@ -284,6 +307,9 @@ def _new_plan(
         memory=memory,
         run_id=new_run_id(),
         host=host_label(host),
+        aa=aa,
+        pinned=pin,
+        executor="local" if local else "docker",
     )
 
 
@@ -357,7 +383,9 @@ def _resume_plan(run_id: str, results: Path, suite_path: Path | None) -> RunPlan
             "suite the run started with (--suite names where it is), or start a new run"
         )
     prof = _recorded_profile(suite.profiles[profile_name], m["profile"])
-    by_id = {c.case_id: c for c in suite.cases(prof)}
+    aa = bool(m.get("aa"))
+    all_cases = suite.cases(prof)
+    by_id = {c.case_id: c for c in (twin_cases(all_cases) if aa else all_cases)}
     cases = [by_id[cid] for cid in case_ids if cid in by_id]
     available = available_cpus()
     if not set(cores) <= set(available):
@@ -379,6 +407,9 @@ def _resume_plan(run_id: str, results: Path, suite_path: Path | None) -> RunPlan
         run_id=run_id,
         host=str(m.get("host") or bundle.path.parent.name),
         bundle=bundle,
+        aa=aa,
+        pinned=bool(m.get("pinned", True)),
+        executor=str(m.get("executor") or "docker"),
     )
 
 
@@ -415,6 +446,23 @@ def _remove_containers(engine: Engine | None, run_id: str, settle_s: float = 0.0
 def _line(text: str) -> None:
     """One line on stderr, never wrapped at the terminal's width (tests and logs grep it)."""
     err.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _case_done(row: dict[str, Any]) -> None:
+    """One line per finished case, as hyperfine prints per command: its median, how many
+    sessions it took and why it stopped; then its warnings (outliers)."""
+    from harness.report import format_ns
+
+    cid, status = row.get("case_id"), row.get("status")
+    if status != "ok":
+        _line(f"{cid}: {status}")
+        return
+    _line(
+        f"{cid}: {row.get('metric')} median {format_ns(row.get('median_ns'))}, "
+        f"{row.get('sessions')} sessions, {row.get('stop_reason')}"
+    )
+    for w in row.get("warnings") or []:
+        _line(f"  warning: {w}")
 
 
 def _summarize_cases(rows: list[dict[str, Any]], order: list[str]) -> None:
@@ -463,6 +511,10 @@ def run(
         list[str] | None,
         typer.Option("--image", "-i", help="Run only implementations in this image. Repeat."),
     ] = None,
+    impl: Annotated[
+        list[str] | None,
+        typer.Option("--impl", help="Run only this implementation (e.g. rs-scalar). Repeat."),
+    ] = None,
     timeout: Annotated[
         float, typer.Option(help="Seconds one process run may take before it is killed.")
     ] = 600.0,
@@ -496,6 +548,31 @@ def run(
         float | None,
         typer.Option(help="Seconds a case may take before it stops adding sessions."),
     ] = None,
+    aa: Annotated[
+        bool,
+        typer.Option(
+            "--aa",
+            help="A/A noise check: run every selected implementation as two identical twins "
+            "(IMPL.a, IMPL.b, task TASK.IMPL); the report counts the pairs wrongly found "
+            "different.",
+        ),
+    ] = False,
+    pin: Annotated[
+        bool,
+        typer.Option(
+            "--pin/--no-pin",
+            help="Pin each benchmark to its cores (cpuset). --no-pin lets it run on any core: "
+            "only to measure what pinning buys.",
+        ),
+    ] = True,
+    local: Annotated[
+        bool,
+        typer.Option(
+            "--local",
+            help="No container: run the same runner and programs from each image's unpacked "
+            "files (chroot, taskset; needs root), to measure what the container costs.",
+        ),
+    ] = False,
     resume: Annotated[
         str | None,
         typer.Option(
@@ -526,6 +603,7 @@ def run(
             profile=profile,
             task=task,
             image=image,
+            impl=impl,
             timeout=timeout,
             seed=seed,
             memory=memory,
@@ -539,6 +617,9 @@ def run(
                 "target_ci": target_ci,
                 "budget_s": budget,
             },
+            aa=aa,
+            pin=pin,
+            local=local,
         )
     except RunInterrupted as e:  # while the run was being planned: nothing written yet
         typer.echo(f"Interrupted ({e}) before the run started: nothing was written.", err=True)
@@ -556,6 +637,7 @@ def _run(
     profile: str,
     task: list[str] | None,
     image: list[str] | None,
+    impl: list[str] | None,
     timeout: float,
     seed: int,
     memory: str,
@@ -564,6 +646,9 @@ def _run(
     results: Path,
     suite_path: Path,
     knobs: dict[str, Any],
+    aa: bool = False,
+    pin: bool = True,
+    local: bool = False,
 ) -> None:
     from harness.engine import connect
     from harness.locks import CoreLocks
@@ -592,6 +677,7 @@ def _run(
             profile=profile,
             task=task,
             image=image,
+            impl=impl,
             cpus=cpus,
             cpuset=cpuset,
             timeout=timeout,
@@ -600,6 +686,9 @@ def _run(
             host=host,
             results=results,
             knobs=knobs,
+            aa=aa,
+            pin=pin,
+            local=local,
         )
     suite, prof, cases, run_id = plan.suite, plan.profile, plan.cases, plan.run_id
     cpuset_text = format_cpu_list(plan.cores)
@@ -686,7 +775,10 @@ def _run(
                         "scratch": limits.scratch,
                     },
                     "suite": {"name": suite.name, "path": str(suite.path), "sha256": suite.digest},
-                    "baselines": {t.name: t.baseline for t in suite.tasks.values()},
+                    "baselines": {c.task.name: c.task.baseline for c in cases},
+                    "aa": plan.aa,
+                    "pinned": plan.pinned,
+                    "executor": plan.executor,
                     "cases": [c.case_id for c in cases],
                     "base": engine.image(suite.base.tag),
                     "images": images,
@@ -699,19 +791,27 @@ def _run(
                 }
                 bundle = active = Bundle.create(results, plan.host, run_id, manifest)
                 finished = frozenset()
-                _line(f"run {run_id}: {len(cases)} cases on cpuset {cpuset_text} -> {bundle.path}")
+                where = f"cpuset {cpuset_text}" if plan.pinned else "any core (not pinned)"
+                how = " without containers (local)" if plan.executor == "local" else ""
+                _line(f"run {run_id}: {len(cases)} cases on {where}{how} -> {bundle.path}")
             opts = RunOptions(
-                cpuset=cpuset_text, timeout_s=plan.timeout_s, seed=plan.seed, limits=limits
+                cpuset=cpuset_text if plan.pinned else None,
+                timeout_s=plan.timeout_s,
+                seed=plan.seed,
+                limits=limits,
             )
-            volume = prepare_inputs(
-                engine,
-                suite,
-                [c for c in cases if c.case_id not in finished],
-                tags[suite.data_image],
-                run_id,
-                log=_log,
-            )
-            execute = docker_executor(engine, run_id, opts, volume, prof)
+            todo_cases = [c for c in cases if c.case_id not in finished]
+            if plan.executor == "local":
+                from harness.local import local_executor, prepare_local
+
+                backend = prepare_local(engine, suite, todo_cases, tags, log=_log)
+                bundle.update_manifest(local=backend.manifest())
+                execute = local_executor(backend, opts, prof)
+            else:
+                volume = prepare_inputs(
+                    engine, suite, todo_cases, tags[suite.data_image], run_id, log=_log
+                )
+                execute = docker_executor(engine, run_id, opts, volume, prof)
             with Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
@@ -743,6 +843,7 @@ def _run(
                     execute=execute,
                     opts=opts,
                     on_session=on_session,
+                    on_case=_case_done,
                     finished=finished,
                 )
                 progress.update(bar, completed=known["total"], description="done")
@@ -836,6 +937,121 @@ def report_cmd(
     paths = write_report(bundle)
     for kind, p in paths.items():
         typer.echo(f"{kind}: {p}")
+
+
+def _output_path(path: Path, option: str, default_name: str) -> Path:
+    """Where --csv or --markdown writes: a folder gets `default_name` inside it; the folder
+    must exist (checked before any work)."""
+    target = path / default_name if path.is_dir() else path
+    if not target.parent.is_dir():
+        raise UsageError(
+            f"{option} {path}: the folder {target.parent} does not exist. Create it or give "
+            "another path"
+        )
+    return target
+
+
+def _write_output(path: Path, text: str, option: str) -> None:
+    from harness.store import atomic_write
+
+    try:
+        atomic_write(path, text)
+    except OSError as e:
+        raise UsageError(
+            f"writing {path} failed ({e.strerror or e}). Give another path with {option}"
+        ) from e
+    _line(f"wrote {path}")
+
+
+@app.command()
+@handles_errors
+def compare(
+    bundles: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Two or more bundle folders results/<host>/<run-id>. The first (B1) is the "
+            "reference of every ratio.",
+            show_default=False,
+            metavar="BUNDLE...",
+        ),
+    ] = None,
+    *,
+    noise: Annotated[
+        float,
+        typer.Option(
+            help="A ratio whose 95 % CI reaches into 1 ± NOISE is called 'same' (a speed-up: "
+            "'no difference').",
+        ),
+    ] = 0.01,
+    csv_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--csv",
+            metavar="PATH",
+            help="Also write both tables as CSV, one row per case and bundle: "
+            "PATH-medians.csv and PATH-speedups.csv.",
+        ),
+    ] = None,
+    markdown_path: Annotated[
+        Path | None,
+        typer.Option("--markdown", metavar="PATH", help="Also write the comparison as Markdown."),
+    ] = None,
+) -> None:
+    """Compare two or more results bundles, case by case.
+
+    Three uses. Stability: several runs on one host; 'spread' is (max - min) / median of a
+    case's medians. Settings A vs B on one host (pinned or not, Docker or the local runner):
+    each bundle's median and CV, and its ratio to B1 (time in Bk / time in B1) with a
+    hierarchical-bootstrap 95 % CI and a verdict (same, faster, slower). Hosts: the speed-ups
+    (Python over Rust on the same host) of every bundle side by side; across hosts compare
+    those, not absolute times.
+
+    Times are kernel time per iteration where a case reports iterations, else wall time per
+    process. A case missing, failed or invalid in a bundle is shown as such and left out of
+    its ratios. Bundles that ran other images, suite or profile are compared anyway, with a
+    warning. Tables go to stdout; progress, warnings and notes to stderr.
+    """
+    from harness import compare as comparison
+
+    paths = bundles or []
+    if len(paths) < 2:
+        raise UsageError(
+            f"compare needs at least two bundles, got {len(paths)}. Give two or more folders, "
+            "e.g. harness compare results/HOST/RUN1 results/HOST/RUN2"
+        )
+    if not (math.isfinite(noise) and 0 <= noise < 1):
+        raise UsageError(f"--noise {noise} is not a fraction. Give e.g. 0.01 for 1 %")
+    csv_base = markdown = None
+    if csv_path is not None:
+        csv_base = _output_path(csv_path, "--csv", "compare")
+        if csv_base.suffix == ".csv":
+            csv_base = csv_base.with_suffix("")
+    if markdown_path is not None:
+        markdown = _output_path(markdown_path, "--markdown", "compare.md")
+    contents = [comparison.read(path) for path in paths]  # every bundle checked before output
+    sides: list[comparison.Side] = []
+    seen: dict[Path, str] = {}
+    for i, (path, data) in enumerate(zip(paths, contents, strict=True), 1):
+        side = comparison.side(f"B{i}", path, *data)
+        _line(f"{side.name}: {side.label} ({side.settings}) <- {path}")
+        if (first := seen.setdefault(path.resolve(), side.name)) != side.name:
+            _line(f"warning: {side.name} is the same bundle as {first}")
+        sides.append(side)
+    _line(f"comparing {len(sides)} bundles (hierarchical bootstrap)")
+    result = comparison.compare(sides, noise)
+    for w in result.warnings:
+        _line(f"warning: {w}")
+    for note in result.notes:
+        _line(f"note: {note}")
+    out = Console()
+    for renderable in comparison.terminal(result):
+        out.print(renderable)
+    if csv_base is not None:
+        for name, frame in (("medians", result.medians), ("speedups", result.speedups)):
+            target = csv_base.with_name(f"{csv_base.name}-{name}.csv")
+            _write_output(target, comparison.render_csv(frame), "--csv")
+    if markdown is not None:
+        _write_output(markdown, comparison.render_markdown(result), "--markdown")
 
 
 @app.command()

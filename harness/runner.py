@@ -271,6 +271,45 @@ def data_volume_name(suite: Suite) -> str:
     return "rpb-data-" + hashlib.sha256(repr(specs).encode()).hexdigest()[:12]
 
 
+@dataclass(frozen=True)
+class InputJob:
+    """One input file a run needs: where it goes, the datagen argv that writes it, and the
+    suite's reference checksum it must have. The Docker and the local backend share these."""
+
+    path: str
+    argv: tuple[str, ...]
+    reference: str | None
+
+
+def input_jobs(cases: list[Case]) -> list[InputJob]:
+    """The input files the cases need, once each (A/A twins share theirs), in a stable order.
+    Each case's own task says how its input is made: twin tasks are not in `suite.tasks`."""
+    jobs: dict[str, InputJob] = {}
+    for c in cases:
+        spec, n = c.task.input, c.size
+        if spec is None or n is None:
+            continue
+        path = spec.path_for(n)
+        argv = (DATAGEN, spec.generator, "--n", str(n), "--seed", str(spec.seed), "--out", path)
+        jobs.setdefault(path, InputJob(path, argv, c.task.reference.get(n)))
+    return [jobs[p] for p in sorted(jobs)]
+
+
+def check_generated(job: InputJob, res: RunResult) -> None:
+    """Raise unless datagen succeeded and reported the suite's reference checksum."""
+    info = parse_kernel_line(res.stdout) if res.exit_code == 0 else None
+    if info is None:
+        raise HarnessError(
+            f"generating {job.path} failed (exit status {res.exit_code}): {res.stderr[-TAIL:]}"
+        )
+    if str(info.get("checksum")) != job.reference:
+        raise HarnessError(
+            f"generated input {job.path} has checksum {info.get('checksum')}, but the suite's "
+            f"reference is {job.reference}. The generator changed: fix it or the "
+            "suite's reference values."
+        )
+
+
 def prepare_inputs(
     engine: Engine,
     suite: Suite,
@@ -285,11 +324,8 @@ def prepare_inputs(
     volume = data_volume_name(suite)
     if not engine.volume_exists(volume):
         engine.create_volume(volume, {"rpb.data": "inputs"})
-    needed = sorted(
-        {(c.task.name, c.size) for c in cases if c.task.input is not None and c.size is not None},
-        key=lambda x: (x[0], x[1] or 0),
-    )
-    if not needed:
+    jobs = input_jobs(cases)
+    if not jobs:
         return volume
     listing = engine.run(
         datagen_image,
@@ -299,24 +335,11 @@ def prepare_inputs(
         data_volume=volume,
     )
     present = set(listing.stdout.split())
-    for task_name, n in needed:
-        task = suite.tasks[task_name]
-        assert task.input is not None
-        assert n is not None
-        path = task.input.path_for(n)
-        if path in present:
+    for job in jobs:
+        if job.path in present:
             continue
-        log(f"generating input {path}")
-        argv = [
-            DATAGEN,
-            task.input.generator,
-            "--n",
-            str(n),
-            "--seed",
-            str(task.input.seed),
-            "--out",
-            path,
-        ]
+        log(f"generating input {job.path}")
+        argv = list(job.argv)
         res = engine.run(
             datagen_image,
             argv,
@@ -326,25 +349,21 @@ def prepare_inputs(
             data_read_only=False,
             user="0:0",
         )
-        info = parse_kernel_line(res.stdout) if res.exit_code == 0 else None
-        if info is None:
-            raise HarnessError(
-                f"generating {path} failed (exit status {res.exit_code}): {res.stderr[-TAIL:]}"
-            )
-        if str(info.get("checksum")) != task.reference.get(n):
-            raise HarnessError(
-                f"generated input {path} has checksum {info.get('checksum')}, but the suite's "
-                f"reference is {task.reference.get(n)}. The generator changed: fix it or the "
-                "suite's reference values."
-            )
+        check_generated(job, res)
     return volume
 
 
 # ----- the run loop ----------------------------------------------------------------------------
+def session_timeout(profile: Profile, opts: RunOptions) -> float:
+    """How long one session may take in all: every process run at its own timeout, plus a
+    minute for the session around them."""
+    return (profile.runs + profile.warmup) * opts.timeout_s + 60
+
+
 def docker_executor(
     engine: Engine, run_id: str, opts: RunOptions, volume: str | None, profile: Profile
 ) -> Executor:
-    session_timeout = (profile.runs + profile.warmup) * opts.timeout_s + 60
+    timeout_s = session_timeout(profile, opts)
 
     def execute(image: str, argv: list[str], case: Case) -> RunResult:
         return engine.run(
@@ -355,7 +374,7 @@ def docker_executor(
             labels={"rpb.case": case.case_id},
             limits=opts.limits,
             data_volume=volume,
-            timeout_s=session_timeout,
+            timeout_s=timeout_s,
         )
 
     return execute
@@ -412,6 +431,7 @@ def run_cases(
     execute: Executor,
     opts: RunOptions,
     on_session: Callable[[Case, int, int, int], None] | None = None,
+    on_case: Callable[[dict[str, Any]], None] | None = None,
     finished: Collection[str] = (),
 ) -> list[dict[str, Any]]:
     """Run every session of every case in interleaved order; returns the new case rows.
@@ -460,17 +480,37 @@ def run_cases(
                     planned[cid] += 1
                     more.append((case, done[cid]))
                 else:
-                    row = case_status(case, collected[cid], reasons[cid])
-                    row.update(sessions=done[cid], stop_reason=why)
+                    row = finish_case(case, collected[cid], reasons[cid], done[cid], why)
                     rows.append(row)
             with signals_held():
                 bundle.append_samples(samples)
                 if row is not None:
                     bundle.append_case(row)
+            if row is not None and on_case:
+                on_case(row)
         # Extra sessions run as a new round, shuffled like the first (A B B A ...).
         rng.shuffle(more)
         order = more
     return rows
+
+
+def finish_case(
+    case: Case, samples: list[dict[str, Any]], reasons: list[str], sessions: int, why: str
+) -> dict[str, Any]:
+    """The case's row once it stops: status, sessions, why it stopped, its median and the
+    warnings a reader of its numbers needs (outliers)."""
+    from harness.analysis import case_metric, case_sessions, case_warnings, median
+
+    row = case_status(case, samples, reasons)
+    row.update(sessions=sessions, stop_reason=why, warnings=[])
+    if row["status"] == "ok":
+        values = [v for session in case_sessions(samples) for run in session for v in run]
+        row.update(
+            metric=case_metric(samples),
+            median_ns=median(values) if values else None,
+            warnings=case_warnings(samples),
+        )
+    return row
 
 
 def stop_reason(  # noqa: PLR0911 - one return per reason to stop

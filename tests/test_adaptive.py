@@ -115,3 +115,44 @@ def test_bad_knobs_are_refused(field, value):
     raw["profiles"]["quick"][field] = value
     with pytest.raises(SuiteError, match="target_ci must be in"):
         parse_suite(raw, Path("x.toml"), "0")
+
+
+def test_each_finished_case_is_announced_with_its_median(tmp_path):
+    seen = []
+    bundle = Bundle.create(tmp_path, "h", "20260101T000000Z-abcd", {"run_id": "x"})
+    prof = dataclasses.replace(BASE, sessions=2, max_sessions=2)
+    rows = run_cases(
+        bundle,
+        SUITE,
+        [CASE],
+        prof,
+        {"rust": "img"},
+        execute=fake_executor(0.0),
+        opts=RunOptions(cpuset="1"),
+        on_case=seen.append,
+    )
+    assert seen == rows == bundle.cases()
+    assert (rows[0]["metric"], rows[0]["median_ns"], rows[0]["warnings"]) == ("kernel", 1000, [])
+
+
+def test_a_twin_pair_runs_interleaved_and_both_twins_stop(tmp_path):
+    from harness.suite import twin_cases
+
+    bundle = Bundle.create(tmp_path, "h", "20260101T000000Z-abcd", {"run_id": "x"})
+    prof = dataclasses.replace(BASE, sessions=3, max_sessions=3)
+    rows = run_cases(
+        bundle,
+        SUITE,
+        twin_cases([CASE]),
+        prof,
+        {"rust": "img"},
+        execute=fake_executor(0.01),
+        opts=RunOptions(cpuset="1", seed=3),
+    )
+    assert [r["impl"] for r in sorted(rows, key=lambda r: r["impl"])] == [
+        "rs-scalar.a",
+        "rs-scalar.b",
+    ]
+    order = [s["impl"] for s in bundle.samples() if s["run"] == 0]
+    assert sorted(order) == ["rs-scalar.a"] * 3 + ["rs-scalar.b"] * 3
+    assert order != sorted(order)  # interleaved, not all of a then all of b

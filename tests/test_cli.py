@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from harness.cli import app
 
 runner = CliRunner()
-COMMANDS = ["build", "run", "report", "calibrate", "doctor", "clean"]
+COMMANDS = ["build", "run", "report", "compare", "calibrate", "doctor", "clean"]
 
 
 def invoke(*args: str, env: dict[str, str] | None = None):
@@ -59,6 +59,9 @@ def test_every_command_has_help(command):
         (["run", "--sessions", "0"], "Error: --sessions must be at least 1"),
         (["run", "--resume", "x", "--max-sessions", "3"], "Error: --resume continues a run"),
         (["calibrate", "--image", "nope"], "Error: unknown image 'nope'."),
+        (["run", "--no-pin", "--cpus", "1"], "Error: --no-pin lets the benchmarks run on any"),
+        (["run", "--resume", "x", "--aa"], "Error: --resume continues a run"),
+        (["run", "--impl", "rs-nope"], "Error: unknown implementation 'rs-nope'. Known"),
     ],
 )
 def test_bad_input_gives_one_error_line_and_exit_1(args, message, tmp_path):

@@ -92,8 +92,10 @@ def test_twin_cases_make_each_impl_a_task_of_two_identical_twins():
     b = by_id["sum_squares.rs-scalar/rs-scalar.b/1000000"]
     assert a.task is b.task
     assert a.task.baseline == "rs-scalar.a"
-    assert a.argv(5) == b.argv(5) == next(
-        c.argv(5) for c in cases if c.impl.name == "rs-scalar" and c.size == 1_000_000
+    assert (
+        a.argv(5)
+        == b.argv(5)
+        == next(c.argv(5) for c in cases if c.impl.name == "rs-scalar" and c.size == 1_000_000)
     )
     assert a.impl.image == b.impl.image == "rust"
     assert a.expected_checksum() == b.expected_checksum() == "89536216870674"
