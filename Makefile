@@ -10,7 +10,7 @@ EXTRA_CA ?= $(wildcard /etc/ssl/certs/ca-certificates.crt)
 BUILD_FLAGS = $(if $(EXTRA_CA),--extra-ca $(EXTRA_CA),)
 
 .DEFAULT_GOAL := help
-.PHONY: help install build run report reproduce test test-unit test-docker lint clean
+.PHONY: help install build run report reproduce experiments test test-unit test-docker lint clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ reproduce: build ## Build, run and report; prints where the report is
 	@bundle=$$($(HARNESS) run --cpus $(CPUS) --profile $(PROFILE)) && \
 	  $(HARNESS) report "$$bundle" && \
 	  echo "Report: $$bundle/report.html (and report.md)"
+
+experiments: build ## Check the protocol here: A/A, stability, pinning, container cost (~20 min)
+	for e in aa stability pinning overhead; do experiments/$$e.sh || exit 1; done
 
 test: lint test-unit test-docker ## Lint, unit tests, then integration tests on the real engine
 
