@@ -568,8 +568,10 @@ def case_metric(case_samples: Sequence[Sample]) -> str:
 
 
 # hyperfine's rule for its outlier warning: more than 10 standard deviations away, with the
-# MAD as the estimate of the standard deviation (modified z-score above 10).
+# MAD as the estimate of the standard deviation (modified z-score above 10). Kernels of a few
+# microseconds have MADs of a few nanoseconds, so a value must also be 5 % off the median.
 SEVERE_OUTLIER = 10.0
+SEVERE_SHARE = 0.05
 
 
 def case_warnings(case_samples: Sequence[Sample], warmup_iters: int = 1) -> list[str]:
@@ -585,13 +587,15 @@ def case_warnings(case_samples: Sequence[Sample], warmup_iters: int = 1) -> list
     if metric == "kernel":
         checks.append(("kernel iterations", list(_pooled(case_sessions(runs, warmup_iters)))))
     for what, values in checks:
-        n = int(outlier_flags(values, SEVERE_OUTLIER).sum())
+        x = _array(values)
+        far = np.abs(x - np.median(x)) > SEVERE_SHARE * np.median(x)
+        n = int((outlier_flags(x, SEVERE_OUTLIER) & far).sum())
         if n:
             parts.append(f"{n} of {len(values)} {what}")
     if not parts:
         return []
     return [
-        f"statistical outliers (more than 10 MADs from the median; kept): {', '.join(parts)}. "
+        f"statistical outliers (over 10 MADs and 5 % from the median; kept): {', '.join(parts)}. "
         "Something else may have run meanwhile: rerun on a quiet host (`harness doctor`)"
     ]
 
