@@ -811,9 +811,11 @@ def speedups(
     *,
     warmup_iters: int = 1,
     n_boot: int = N_BOOT,
+    against_best_python: bool = True,
 ) -> pd.DataFrame:
     """Speed-up of every comparable case against the task's baseline and against the best
-    Python-library implementation, at the same size.
+    Python-library implementation, at the same size (not in an A/A bundle, whose twins have
+    only each other: `against_best_python=False`).
 
     speedup = reference median / impl median (above 1: the impl is faster), on kernel time when
     both report iterations, else on wall time. CI: 95 % hierarchical bootstrap of both sides
@@ -853,7 +855,7 @@ def speedups(
         base = next((r for r in rows if r["impl"] == base_name), None)
         if base is not None:
             refs.append(("baseline", base))
-        best = best_python(rows, base_name)
+        best = best_python(rows, base_name) if against_best_python else None
         if best is not None:
             refs.append(("best_python", best))
         for row in rows:

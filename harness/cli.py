@@ -912,7 +912,12 @@ def write_report(bundle: Bundle) -> dict[str, Path]:
             f"{bundle.path} has no samples yet. Run `harness run` (or resume it) first"
         )
     summary = analysis.summarize(samples, cases)
-    speed = analysis.speedups(samples, summary, manifest.get("baselines", {}))
+    speed = analysis.speedups(
+        samples,
+        summary,
+        manifest.get("baselines", {}),
+        against_best_python=not manifest.get("aa"),
+    )
     return {
         "summary": bundle.write("summary.csv", report.render_summary_csv(summary)),
         "markdown": bundle.write(

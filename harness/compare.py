@@ -424,6 +424,7 @@ def speedups(
             noise,
             warmup_iters=warmup_iters,
             n_boot=n_boot,
+            against_best_python=not s.manifest.get("aa"),
         )
         tables.append(
             {

@@ -550,3 +550,17 @@ def test_case_warnings_name_severe_outliers_and_stay_quiet_on_clean_data() -> No
 def test_case_metric_is_kernel_only_when_iterations_are_reported() -> None:
     assert analysis.case_metric(case_samples("py-loop", wall=1000, kernel=100)) == "kernel"
     assert analysis.case_metric(case_samples("py-bare", wall=1000, kernel=None)) == "wall"
+
+
+def test_an_aa_bundle_compares_twins_only_with_each_other() -> None:
+    samples = case_samples("py-numpy.a", task="t.py-numpy", wall=1000, kernel=100) + case_samples(
+        "py-numpy.b", task="t.py-numpy", wall=1000, kernel=100
+    )
+    summary = analysis.summarize(samples, [])
+    both = analysis.speedups(samples, summary, {"t.py-numpy": "py-numpy.a"}, n_boot=200)
+    assert sorted(both["reference_kind"]) == ["baseline", "best_python"]
+    twins = analysis.speedups(
+        samples, summary, {"t.py-numpy": "py-numpy.a"}, n_boot=200, against_best_python=False
+    )
+    assert twins["reference_kind"].tolist() == ["baseline"]
+    assert analysis.aa_pairs(twins)["flagged"].tolist() == [False]
