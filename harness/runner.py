@@ -436,6 +436,12 @@ def run_cases(
 ) -> list[dict[str, Any]]:
     """Run every session of every case in interleaved order; returns the new case rows.
 
+    Adaptive stopping works per comparison group, the implementations of one task at one size:
+    while any of them needs another session, every one of them gets one, in a new shuffled
+    round, so the two sides of a speed-up always see the same rounds of the host (a case that
+    stopped early would otherwise be compared with sessions run at another time). A failing
+    case stops at once; the others stop together, each with its own reason.
+
     Cases named in `finished` (a resumed run's cases.jsonl) are skipped; the others keep their
     places in the full run's order, so a resumed run interleaves as the first one would have.
     A failing session (crash, timeout, killed container) fails its case, never the run.
@@ -443,12 +449,15 @@ def run_cases(
     order = [
         (c, s) for c, s in schedule(cases, profile.sessions, opts.seed) if c.case_id not in finished
     ]
-    todo = [c for c in cases if c.case_id not in finished]
-    planned = {c.case_id: profile.sessions for c in todo}
-    done = dict.fromkeys(planned, 0)
-    spent = dict.fromkeys(planned, 0.0)
-    collected: dict[str, list[dict[str, Any]]] = {c.case_id: [] for c in todo}
-    reasons: dict[str, list[str]] = {c.case_id: [] for c in todo}
+    todo = {c.case_id: c for c in cases if c.case_id not in finished}
+    groups: dict[tuple[str, int | None], list[str]] = {}
+    for c in todo.values():
+        groups.setdefault((c.task.name, c.size), []).append(c.case_id)
+    planned = dict.fromkeys(todo, profile.sessions)
+    done = dict.fromkeys(todo, 0)
+    spent = dict.fromkeys(todo, 0.0)
+    collected: dict[str, list[dict[str, Any]]] = {cid: [] for cid in todo}
+    reasons: dict[str, list[str]] = {cid: [] for cid in todo}
     rows: list[dict[str, Any]] = []
     rng = random.Random(opts.seed + 1)
     executed = 0
@@ -473,21 +482,31 @@ def run_cases(
             if reason:
                 reasons[cid].append(reason)
             done[cid] += 1
-            row = None
-            if done[cid] == planned[cid]:
-                why = stop_reason(collected[cid], profile, done[cid], spent[cid], reasons[cid])
-                if why is None:
-                    planned[cid] += 1
-                    more.append((case, done[cid]))
-                else:
-                    row = finish_case(case, collected[cid], reasons[cid], done[cid], why)
-                    rows.append(row)
+            new_rows: list[dict[str, Any]] = []
+            group = groups[(case.task.name, case.size)]
+            if all(done[m] == planned[m] for m in group):
+                whys = {
+                    m: stop_reason(collected[m], profile, done[m], spent[m], reasons[m])
+                    for m in group
+                }
+                going_on = any(why is None for why in whys.values())
+                for m in list(group):
+                    why = whys[m]
+                    if going_on and why != "failed":
+                        planned[m] += 1
+                        more.append((todo[m], done[m]))
+                        continue
+                    assert why is not None  # a case that needs more goes on with its group
+                    new_rows.append(finish_case(todo[m], collected[m], reasons[m], done[m], why))
+                    group.remove(m)
+            rows.extend(new_rows)
             with signals_held():
                 bundle.append_samples(samples)
-                if row is not None:
+                for row in new_rows:
                     bundle.append_case(row)
-            if row is not None and on_case:
-                on_case(row)
+            for row in new_rows:
+                if on_case:
+                    on_case(row)
         # Extra sessions run as a new round, shuffled like the first (A B B A ...).
         rng.shuffle(more)
         order = more

@@ -156,3 +156,32 @@ def test_a_twin_pair_runs_interleaved_and_both_twins_stop(tmp_path):
     order = [s["impl"] for s in bundle.samples() if s["run"] == 0]
     assert sorted(order) == ["rs-scalar.a"] * 3 + ["rs-scalar.b"] * 3
     assert order != sorted(order)  # interleaved, not all of a then all of b
+
+
+def test_a_comparison_group_goes_on_together_until_every_member_stops(tmp_path):
+    """rs-scalar converges at once, rs-iter is noisy: both get the noisy one's sessions, in the
+    same rounds, so their ratio compares sessions run at the same times."""
+    other = next(c for c in SUITE.cases(BASE) if c.impl.name == "rs-iter")
+    stable, noisy = fake_executor(0.0), fake_executor(0.5)
+
+    def execute(image, argv, case):
+        return (stable if case.impl.name == "rs-scalar" else noisy)(image, argv, case)
+
+    bundle = Bundle.create(tmp_path, "h", "20260101T000000Z-abcd", {"run_id": "x"})
+    prof = dataclasses.replace(BASE, sessions=2, max_sessions=5, target_ci=0.01)
+    rows = run_cases(
+        bundle,
+        SUITE,
+        [CASE, other],
+        prof,
+        {"rust": "img"},
+        execute=execute,
+        opts=RunOptions(cpuset="1"),
+    )
+    by_impl = {r["impl"]: r for r in rows}
+    assert by_impl["rs-scalar"]["sessions"] == by_impl["rs-iter"]["sessions"] == 5
+    assert by_impl["rs-scalar"]["stop_reason"].startswith("converged")
+    assert by_impl["rs-iter"]["stop_reason"].startswith("session cap 5 reached")
+    # Every extra round holds a session of both.
+    rounds = [s["impl"] for s in bundle.samples() if s["run"] == 0]
+    assert sorted(rounds[4:6]) == sorted(rounds[6:8]) == ["rs-iter", "rs-scalar"]

@@ -287,7 +287,14 @@ def test_run_cases_skips_finished_cases(tmp_path):
 
 
 def test_resume_redoes_only_the_cases_in_flight(tmp_path):
-    cases = [case("rs-scalar"), case("rs-iter"), case("py-loop"), case("py-numpy")]
+    # Two comparison groups: startup's (finished after its 4 sessions) and sum_squares' (in
+    # flight when the run is interrupted).
+    cases = [
+        case("rs-hello", "startup"),
+        case("py-bare", "startup"),
+        case("rs-scalar"),
+        case("py-numpy"),
+    ]
     tags = {"rust": "r", "python": "p"}
     bundle = Bundle.create(tmp_path, "h", "20260101T000000Z-abcd", {"run_id": "x"})
     calls = []
