@@ -30,6 +30,7 @@ from harness.host import (
     available_cpus,
     checks,
     choose_cpuset,
+    engine_checks,
     fingerprint,
     format_cpu_list,
     git_commit,
@@ -745,7 +746,10 @@ def _run(
                 for name in needed:
                     images[name]["versions"] = _image_versions(engine, tags[name], run_id)
                 fp = fingerprint(plan.cores)
+                engine_info = engine.info()
                 warnings = checks(fp, len(plan.cores))
+                if plan.executor == "docker":
+                    warnings += engine_checks(engine_info)
                 for w in warnings:
                     _log(f"warning: {w}")
                 manifest = {
@@ -782,7 +786,7 @@ def _run(
                     "cases": [c.case_id for c in cases],
                     "base": engine.image(suite.base.tag),
                     "images": images,
-                    "engine": engine.info(),
+                    "engine": engine_info,
                     "fingerprint": fp,
                     "warnings": warnings,
                     "harness_version": __version__,
@@ -1128,8 +1132,10 @@ def doctor(
     for k, v in fp.items():
         table.add_row(k, json.dumps(v) if not isinstance(v, str) else v)
     try:
-        for k, v in connect().info().items():
+        info = connect().info()
+        for k, v in info.items():
             table.add_row(f"docker {k}", json.dumps(v) if not isinstance(v, str) else v)
+        warnings += engine_checks(info)
     except HarnessError as e:
         warnings.append(str(e))
     free = free_cores(lock_dir())

@@ -184,3 +184,23 @@ def checks(fp: dict[str, Any], n_cpus: int) -> list[str]:
             "the cpuset takes every core of the host: the engine and the harness share them."
         )
     return warnings
+
+
+# Storage drivers that put a slow layer between a program and its files.
+_SLOW_STORAGE = {
+    "fuse-overlayfs": "every file a program opens goes through FUSE",
+    "vfs": "images are full copies on the host's file system, without overlay",
+}
+
+
+def engine_checks(info: dict[str, Any]) -> list[str]:
+    """Warnings about the Docker engine itself: what it adds to the measured times."""
+    warnings = []
+    driver = info.get("storage_driver")
+    if driver in _SLOW_STORAGE:
+        warnings.append(
+            f"Docker's storage driver is {driver}: {_SLOW_STORAGE[driver]}, which inflates "
+            "start-up and import times in containers. `harness run --local` measures the same "
+            "programs without it (see experiments/overhead.sh)."
+        )
+    return warnings

@@ -61,3 +61,12 @@ def test_runnable_threads_beyond_the_reader_are_a_warning(tmp_path):
     (tmp_path / "proc/stat").write_text("procs_running 1\n")
     fp = fingerprint([0], root=tmp_path)
     assert not any("runnable" in w for w in checks(fp, 1))
+
+
+def test_engine_checks_warn_about_a_slow_storage_driver():
+    from harness.host import engine_checks
+
+    [w] = engine_checks({"storage_driver": "fuse-overlayfs"})
+    assert w.startswith("Docker's storage driver is fuse-overlayfs: every file a program opens")
+    assert engine_checks({"storage_driver": "overlay2"}) == []
+    assert engine_checks({}) == []
