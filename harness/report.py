@@ -171,7 +171,9 @@ HOW_TO_READ = (
     "A 95 % CI comes from a hierarchical bootstrap: container sessions are resampled, then "
     "process runs within each session, and the median is recomputed each time. It says how "
     "far the median could move if the benchmark were repeated on this host, not on another "
-    "one: across hosts compare speed-ups, not absolute times.",
+    "one: across hosts compare speed-ups, not absolute times. With few sessions the interval "
+    "is widened (Hesterberg's expanded percentile interval): a handful of sessions understates "
+    "how much sessions differ, so two sessions give the whole range of their medians.",
     "Speed-up = reference median / implementation median: 2× is twice as fast, 0.5× half as "
     "fast. The references are the plain-Python baseline and the fastest Python-library "
     "implementation (Rust called from Python does not count as one). Speed-ups use kernel time "

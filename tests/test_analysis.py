@@ -564,3 +564,18 @@ def test_an_aa_bundle_compares_twins_only_with_each_other() -> None:
     )
     assert twins["reference_kind"].tolist() == ["baseline"]
     assert analysis.aa_pairs(twins)["flagged"].tolist() == [False]
+
+
+@pytest.mark.parametrize(
+    ("sessions", "alpha"),
+    [(1, 0.05), (2, 3.408e-72), (4, 2.3854e-4), (8, 0.011462), (31, 0.037917), (1000, 0.049605)],
+)
+def test_expanded_alpha_for_few_sessions(sessions: int, alpha: float) -> None:
+    # Hesterberg's expanded percentile interval: alpha' = 2 Phi(-sqrt(k/(k-1)) t(0.975, k-1)).
+    assert analysis.expanded_alpha(sessions) == pytest.approx(alpha, rel=1e-3)
+
+
+def test_two_sessions_give_a_ci_spanning_both_session_medians() -> None:
+    sessions = [[np.array([100.0])] * 5, [np.array([110.0])] * 5]
+    med, lo, hi = analysis.hierarchical_median_ci(sessions, n_boot=500)
+    assert (med, lo, hi) == (105.0, 100.0, 110.0)
