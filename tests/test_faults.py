@@ -202,18 +202,19 @@ def test_report_lists_the_failures_with_their_reasons(faults_run):
 
 # ----- SIGINT / SIGTERM and --resume -----------------------------------------------------------
 @pytest.mark.parametrize(
-    ("signum", "status", "wait_for"),
+    ("signum", "status", "wait_for", "tasks"),
     [
         # Right after the first session: the case in flight is dropped and redone.
-        (signal.SIGTERM, 143, "samples.jsonl"),
-        # After the first finished case (seed 0 runs slow once, then ok three times): that
-        # case must not run again.
-        (signal.SIGINT, 130, "cases.jsonl"),
+        (signal.SIGTERM, 143, "samples.jsonl", ["slow"]),
+        # After the first finished case (task `first`, a comparison group of its own, runs
+        # before `slow`): that case must not run again.
+        (signal.SIGINT, 130, "cases.jsonl", ["first", "slow"]),
     ],
     ids=["SIGTERM", "SIGINT"],
 )
-def test_interrupted_run_is_saved_and_resumed(runs, engine, signum, status, wait_for):
-    proc = runs.start("--profile", "long", "--task", "slow", "--seed", "0")
+def test_interrupted_run_is_saved_and_resumed(runs, engine, signum, status, wait_for, tasks):
+    selection = [a for t in tasks for a in ("--task", t)]
+    proc = runs.start("--profile", "long", *selection, "--seed", "0")
     bundle = runs.wait_for(proc, wait_for)
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
@@ -234,13 +235,14 @@ def test_interrupted_run_is_saved_and_resumed(runs, engine, signum, status, wait
     before_cases = jsonl(bundle / "cases.jsonl")
     assert before_samples
     if wait_for == "cases.jsonl":
-        assert [c["impl"] for c in before_cases] == ["ok"]
+        assert [c["case_id"] for c in before_cases] == ["first/ok/-"]
+    n_cases = len(tasks) + 1
 
     done = runs.run("--resume", run_id)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "did not pass" not in done.stderr, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == str(bundle)
-    assert f"resuming run {run_id}: {len(before_cases)} of 2 cases finished" in done.stderr
+    assert f"resuming run {run_id}: {len(before_cases)} of {n_cases} cases finished" in done.stderr
 
     m = manifest(bundle)
     assert m["status"] == "complete"
@@ -248,12 +250,12 @@ def test_interrupted_run_is_saved_and_resumed(runs, engine, signum, status, wait
     assert len(m["resumed"]) == 1
     assert m["resumed"][0]["finished_cases"] == len(before_cases)
     cases = jsonl(bundle / "cases.jsonl")
-    assert sorted(c["impl"] for c in cases) == ["ok", "slow"]
+    assert sorted(c["impl"] for c in cases) == sorted(["slow", *["ok"] * len(tasks)])
     assert all(c["status"] == "ok" for c in cases), cases
     assert cases[: len(before_cases)] == before_cases  # finished cases are kept as they were
     samples = jsonl(bundle / "samples.jsonl")
-    for impl in ("ok", "slow"):
-        mine = [s for s in samples if s["impl"] == impl]
+    for case_id in {c["case_id"] for c in cases}:
+        mine = [s for s in samples if s["case_id"] == case_id]
         assert len(mine) == PER_CASE
         assert len({(s["session"], s["run"]) for s in mine}) == PER_CASE  # no duplicates
     finished_before = {c["case_id"] for c in before_cases}
