@@ -131,37 +131,26 @@ class Engine:
         The files come from a container that is created, never started, and always removed
         (`docker export` of it, streamed: nothing is held in memory or written twice).
         """
-        try:
-            c = self.client.containers.create(
-                ref,
-                command=["/nonexistent"],  # never run; an image without CMD needs one
-                labels={KIT_LABEL: KIT, RUN_LABEL: "export"},
-                network_mode="none",
-            )
-        except docker.errors.ImageNotFound as e:
-            raise ImageMissing(ref) from e
-        except docker.errors.APIError as e:
-            raise HarnessError(
-                f"creating a container of {ref} failed: {e.explanation or e}."
-            ) from e
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
-            raise _engine_error(e) from e
-        try:
-            chunks = cast(Iterator[bytes], c.export())  # bytes, whatever the stubs say
-            stream = io.BufferedReader(_ChunkReader(chunks), buffer_size=1 << 20)
-            with tarfile.open(fileobj=stream, mode="r|") as tar:
-                # The kit's own image, and a filter that keeps every member inside dest.
-                tar.extractall(dest, numeric_owner=True, filter=_rootfs_filter)  # noqa: S202
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
-            raise _engine_error(e) from e
-        except (tarfile.TarError, OSError) as e:
-            raise HarnessError(
-                f"unpacking image {ref} into {dest} failed ({e}). Free space there, or "
-                "choose another cache folder, and try again"
-            ) from e
-        finally:
-            with suppress(docker.errors.DockerException, requests.exceptions.RequestException):
-                c.remove(force=True)
+        with self._container(
+            start=False,
+            image=ref,
+            command=["/nonexistent"],  # never run; an image without CMD needs one
+            labels={KIT_LABEL: KIT, RUN_LABEL: "export"},
+            network_mode="none",
+        ) as c:
+            try:
+                chunks = cast(Iterator[bytes], c.export())  # bytes, whatever the stubs say
+                stream = io.BufferedReader(_ChunkReader(chunks), buffer_size=1 << 20)
+                with tarfile.open(fileobj=stream, mode="r|") as tar:
+                    # The kit's own image, and a filter that keeps every member inside dest.
+                    tar.extractall(dest, numeric_owner=True, filter=_rootfs_filter)  # noqa: S202
+            except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+                raise _engine_error(e) from e
+            except (tarfile.TarError, OSError) as e:
+                raise HarnessError(
+                    f"unpacking image {ref} into {dest} failed ({e}). Free space there, or "
+                    "choose another cache folder, and try again"
+                ) from e
 
     # ----- images ------------------------------------------------------------------------------
     def build(
@@ -265,13 +254,18 @@ class Engine:
 
     # ----- containers --------------------------------------------------------------------------
     @contextmanager
-    def _container(self, **kwargs: Any) -> Iterator[Container]:
+    def _container(self, *, start: bool = True, **kwargs: Any) -> Iterator[Container]:
+        """A container of the kit, started (or only created), removed whatever happens."""
         try:
-            c = self.client.containers.run(detach=True, **kwargs)
+            if start:
+                c = self.client.containers.run(detach=True, **kwargs)
+            else:
+                c = self.client.containers.create(**kwargs)
         except docker.errors.ImageNotFound as e:
             raise ImageMissing(str(kwargs.get("image"))) from e
         except docker.errors.APIError as e:
-            raise HarnessError(f"starting a container failed: {e.explanation or e}.") from e
+            what = "starting" if start else "creating"
+            raise HarnessError(f"{what} a container failed: {e.explanation or e}.") from e
         except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
             raise _engine_error(e) from e
         try:

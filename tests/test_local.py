@@ -436,8 +436,8 @@ class FakeClient:
         self.container = FakeContainer(data)
         self.containers = self
 
-    def create(self, ref: str, **kwargs):
-        self.created.append((ref, kwargs))
+    def create(self, image: str, **kwargs):  # the SDK's signature: image by name or position
+        self.created.append((image, kwargs))
         return self.container
 
 
