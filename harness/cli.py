@@ -1077,10 +1077,7 @@ def calibrate(
     from harness.engine import connect
 
     suite = load_suite(suite_path)
-    if image not in suite.images:
-        raise UsageError(
-            f"unknown image '{image}'. Known images: {', '.join(sorted(suite.images))}."
-        )
+    suite.require_images([image])
     if runs < 5:
         raise UsageError(f"--runs {runs} is too few. Give at least 5.")
     cpuset = format_cpu_list(choose_cpuset(cpus, available_cpus()))

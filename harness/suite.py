@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -164,23 +165,10 @@ class Suite:
     ) -> list[Case]:
         """The cases of a profile, filtered by task, image and implementation names
         (validated)."""
-        for t in tasks or []:
-            if t not in self.tasks:
-                raise SuiteError(
-                    f"unknown task '{t}'. Known tasks: {', '.join(sorted(self.tasks))}."
-                )
-        for i in images or []:
-            if i not in self.images:
-                raise SuiteError(
-                    f"unknown image '{i}'. Known images: {', '.join(sorted(self.images))}."
-                )
+        _require("task", "tasks", tasks or [], self.tasks)
+        self.require_images(images or [])
         known = {i.name for t in self.tasks.values() for i in t.impls}
-        for name in impls or []:
-            if name not in known:
-                raise SuiteError(
-                    f"unknown implementation '{name}'. Known implementations: "
-                    f"{', '.join(sorted(known))}."
-                )
+        _require("implementation", "implementations", impls or [], known)
         out: list[Case] = []
         for task in self.tasks.values():
             if tasks and task.name not in tasks:
@@ -194,6 +182,10 @@ class Suite:
                 out.extend(Case(task, impl, n) for n in sizes)
         return out
 
+    def require_images(self, names: Collection[str]) -> None:
+        """SuiteError naming the first of `names` that is not an image of the suite."""
+        _require("image", "images", names, self.images)
+
     def build_order(self, names: list[str] | None = None) -> list[ImageSpec]:
         """Images in dependency order (dependencies first), limited to `names` and their deps."""
         wanted = list(names) if names else list(self.images)
@@ -205,10 +197,7 @@ class Suite:
                 raise SuiteError(f"images depend on each other in a cycle: {' -> '.join(stack)}.")
             if name in seen:
                 return
-            if name not in self.images:
-                raise SuiteError(
-                    f"unknown image '{name}'. Known images: {', '.join(sorted(self.images))}."
-                )
+            self.require_images([name])
             for dep in self.images[name].depends_on():
                 visit(dep, (*stack, name))
             seen.add(name)
@@ -217,6 +206,14 @@ class Suite:
         for n in wanted:
             visit(n, ())
         return order
+
+
+def _require(what: str, plural: str, names: Collection[str], known: Collection[str]) -> None:
+    for name in names:
+        if name not in known:
+            raise SuiteError(
+                f"unknown {what} '{name}'. Known {plural}: {', '.join(sorted(known))}."
+            )
 
 
 def _fill(template: str, values: dict[str, str]) -> str:
