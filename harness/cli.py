@@ -906,7 +906,7 @@ def _run(
 
 def write_report(bundle: Bundle) -> dict[str, Path]:
     """Aggregate a bundle and write summary.csv, report.md and report.html into it."""
-    from harness import analysis, report
+    from harness import frames, report
 
     manifest = bundle.manifest()
     samples = bundle.samples()
@@ -915,8 +915,8 @@ def write_report(bundle: Bundle) -> dict[str, Path]:
         raise HarnessError(
             f"{bundle.path} has no samples yet. Run `harness run` (or resume it) first"
         )
-    summary = analysis.summarize(samples, cases)
-    speed = analysis.speedups(
+    summary = frames.summarize(samples, cases)
+    speed = frames.speedups(
         samples,
         summary,
         manifest.get("baselines", {}),
