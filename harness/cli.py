@@ -36,7 +36,7 @@ app = typer.Typer(
     help="Build pinned Python and Rust images, run benchmarks in CPU-pinned containers, "
     "and report where Rust pays off.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True)
@@ -519,22 +519,8 @@ def compare(
         )
     if not (math.isfinite(noise) and 0 <= noise < 1):
         raise UsageError(f"--noise {noise} is not a fraction. Give e.g. 0.01 for 1 %")
-    csv_base = markdown = None
-    if csv_path is not None:
-        csv_base = _output_path(csv_path, "--csv", "compare")
-        if csv_base.suffix == ".csv":
-            csv_base = csv_base.with_suffix("")
-    if markdown_path is not None:
-        markdown = _output_path(markdown_path, "--markdown", "compare.md")
-    contents = [comparison.read(path) for path in paths]  # every bundle checked before output
-    sides: list[comparison.Side] = []
-    seen: dict[Path, str] = {}
-    for i, (path, data) in enumerate(zip(paths, contents, strict=True), 1):
-        side = comparison.side(f"B{i}", path, *data)
-        _line(f"{side.name}: {side.label} ({side.settings}) <- {path}")
-        if (first := seen.setdefault(path.resolve(), side.name)) != side.name:
-            _line(f"warning: {side.name} is the same bundle as {first}")
-        sides.append(side)
+    csv_base, markdown = _compare_outputs(csv_path, markdown_path)
+    sides = _compare_sides(paths)
     _line(f"comparing {len(sides)} bundles (hierarchical bootstrap)")
     result = comparison.compare(sides, noise)
     for w in result.warnings:
@@ -550,6 +536,36 @@ def compare(
             _write_output(target, comparison.render_csv(frame), "--csv")
     if markdown is not None:
         _write_output(markdown, comparison.render_markdown(result), "--markdown")
+
+
+def _compare_outputs(
+    csv_path: Path | None, markdown_path: Path | None
+) -> tuple[Path | None, Path | None]:
+    """Where compare's --csv (a base name) and --markdown go; checked before any work."""
+    csv_base = markdown = None
+    if csv_path is not None:
+        csv_base = _output_path(csv_path, "--csv", "compare")
+        if csv_base.suffix == ".csv":
+            csv_base = csv_base.with_suffix("")
+    if markdown_path is not None:
+        markdown = _output_path(markdown_path, "--markdown", "compare.md")
+    return csv_base, markdown
+
+
+def _compare_sides(paths: list[Path]) -> list[Any]:
+    """Every bundle read and checked before any output; one line naming each."""
+    from harness import compare as comparison
+
+    contents = [comparison.read(path) for path in paths]
+    sides: list[comparison.Side] = []
+    seen: dict[Path, str] = {}
+    for i, (path, data) in enumerate(zip(paths, contents, strict=True), 1):
+        side = comparison.side(f"B{i}", path, *data)
+        _line(f"{side.name}: {side.label} ({side.settings}) <- {path}")
+        if (first := seen.setdefault(path.resolve(), side.name)) != side.name:
+            _line(f"warning: {side.name} is the same bundle as {first}")
+        sides.append(side)
+    return sides
 
 
 @app.command()
@@ -595,6 +611,55 @@ def calibrate(
             f"{r['hyperfine_min_us']:.1f} µs",
         )
     Console().print(table)
+
+
+def _checksum_rule(task: Any) -> str:
+    if task.kind == "process":
+        return f"stdout exactly {task.expected_stdout!r}"
+    if task.kind == "service":
+        return "seeded requests answered right, malformed ones refused"
+    return str(task.checksum.describe())
+
+
+@app.command("list")
+@handles_errors
+def list_cmd(
+    *,
+    profile: Annotated[
+        str | None, typer.Option(help="Show only this profile's sizes (default: every profile).")
+    ] = None,
+    cpus: Annotated[int, typer.Option(help="Cores a run would pin (thread sweeps: P=1..N).")] = 1,
+    suite_path: SuiteOpt = DEFAULT_SUITE,
+) -> None:
+    """Show the suite as a run reads it: tasks, kinds, implementations, sizes, checksum rules."""
+    from harness.kinds import kind_of
+    from harness.suite import expand_threads
+
+    suite = load_suite(suite_path)
+    if profile is not None and profile not in suite.profiles:
+        raise UsageError(
+            f"unknown profile '{profile}'. Known profiles: {', '.join(sorted(suite.profiles))}."
+        )
+    profiles = [suite.profiles[profile]] if profile else list(suite.profiles.values())
+    out = Console()
+    out.print(f"suite {suite.name} ({suite.path}), sha256 {suite.digest[:12]}")
+    for task in suite.tasks.values():
+        kind = kind_of(task)
+        sizes = "; ".join(
+            f"{p.name}: {', '.join('-' if n is None else f'{n:,}' for n in kind.sizes(task, p))}"
+            for p in profiles
+        )
+        out.print(
+            f"\n[bold]{task.name}[/bold] ({task.kind}: {kind.description})\n"
+            f"  {task.description}\n  baseline {task.baseline}; metric: {kind.metric}; "
+            f"checksum: {_checksum_rule(task)}; sizes: {sizes}",
+            highlight=False,
+        )
+        table = Table("implementation", "route", "image", "threads", "argv")
+        for impl in task.impls:
+            threads = ", ".join(str(t) for _, t in expand_threads(impl, cpus))
+            table.add_row(impl.name, impl.route, impl.image, threads, " ".join(impl.argv))
+        out.print(table)
 
 
 @app.command()

@@ -4,7 +4,7 @@
 - settings A vs B on one host (pinned or not, Docker or local runner): per case, each bundle's
   median and CV and its ratio to the first bundle, with a hierarchical-bootstrap CI and verdict;
 - hosts: the speed-ups of each bundle side by side. Across hosts compare these ratios (Python
-  over Rust on the same host), not absolute times (MEASUREMENT.md §5).
+  over Rust on the same host), not absolute times (docs/methodology.md §5).
 
 Everything is computed by frames.py and stats.py, as for `harness report`: a case's median, CV and
 speed-ups here are those of its bundle's report. The metric of a case is kernel time per

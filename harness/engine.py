@@ -39,7 +39,7 @@ OUTPUT_MOUNT = "/out"
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits of a benchmark container (MEASUREMENT.md section 2)."""
+    """Resource limits of a benchmark container (docs/methodology.md section 2)."""
 
     memory: str = "4g"
     pids: int = 512
@@ -507,7 +507,7 @@ def container_config(
 ) -> dict[str, Any]:
     """The keyword arguments of `containers.run` for one container of the kit.
 
-    Hardened (the default, MEASUREMENT.md section 2): no network, memory limit without swap,
+    Hardened (the default, docs/methodology.md section 2): no network, memory limit without swap,
     pids limit, read-only root file system with a tmpfs for scratch, a non-root user, every
     capability dropped, no-new-privileges. Nothing from the host is mounted but the data
     volume (and, for tasks that write files to disk, an output volume at OUTPUT_MOUNT); never

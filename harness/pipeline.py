@@ -185,8 +185,7 @@ def _new_plan(req: RunRequest) -> RunPlan:
     suite = load_suite(req.suite_path)
     if req.profile not in suite.profiles:
         raise UsageError(
-            f"unknown profile '{req.profile}'. Known profiles: "
-            f"{', '.join(sorted(suite.profiles))}."
+            f"unknown profile '{req.profile}'. Known profiles: {', '.join(sorted(suite.profiles))}."
         )
     knobs = {
         "sessions": req.sessions,
@@ -206,9 +205,7 @@ def _new_plan(req: RunRequest) -> RunPlan:
     if memory < _MIN_MEMORY:
         raise UsageError(f"--memory {req.memory} is below Docker's minimum of 6m. Give e.g. 256m.")
     cores = _cores(req)
-    cases = suite.cases(
-        prof, list(req.task), list(req.image), list(req.impl), cpus=len(cores)
-    )
+    cases = suite.cases(prof, list(req.task), list(req.image), list(req.impl), cpus=len(cores))
     if not cases:
         raise UsageError("the selection has no cases. Check --task, --image and --impl.")
     if req.aa:
