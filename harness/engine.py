@@ -33,6 +33,9 @@ DATA_MOUNT = "/data"
 # A benchmark writes scratch files here only; the root file system is read-only.
 SCRATCH = "/tmp"  # noqa: S108 - a tmpfs inside the container, not the host's /tmp
 NOBODY = "65534:65534"
+# A wait that failed after this share of its timeout had passed expired (timer slack aside).
+_WAIT_EXPIRED = 0.9
+_PING_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -311,18 +314,25 @@ class Engine:
         )
         with self._container(**kwargs) as c:
             timed_out = False
+            started = time.monotonic()
             try:
                 status = c.wait(timeout=timeout_s)
                 exit_code: int | None = int(status.get("StatusCode", -1))
-            except requests.exceptions.ReadTimeout:
-                timed_out = True
-                exit_code = None
-                # The engine may be gone too: then reading the logs below says so.
-                with suppress(docker.errors.DockerException, requests.exceptions.RequestException):
-                    c.kill()
             except docker.errors.NotFound:
                 return RunResult(None, "", "", timed_out)  # removed from outside (docker rm -f)
-            except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            except requests.exceptions.RequestException as e:
+                # An expired wait is not always a ReadTimeout: over a unix socket docker-py
+                # raises ConnectionError (urllib3's read timeout inside). The wait ran its full
+                # time and the engine still answers: the session timed out. An engine that went
+                # away ends the wait early or leaves the ping unanswered.
+                waited = time.monotonic() - started
+                if waited < timeout_s * _WAIT_EXPIRED or not self._answers():
+                    raise _engine_error(e) from e
+                timed_out = True
+                exit_code = None
+                with suppress(docker.errors.DockerException, requests.exceptions.RequestException):
+                    c.kill()
+            except docker.errors.DockerException as e:
                 raise _engine_error(e) from e
             try:
                 out = c.logs(stdout=True, stderr=False).decode("utf-8", "replace")
@@ -340,6 +350,15 @@ class Engine:
             except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
                 raise _engine_error(e) from e
         return RunResult(exit_code, out, err, timed_out, oom_killed)
+
+    def _answers(self) -> bool:
+        """Whether the engine answers a ping within a few seconds (asked after a failed call,
+        so a hung engine does not hold the run for the client's own 600 s timeout)."""
+        try:
+            r = self.api.get(f"{self.api.base_url}/_ping", timeout=_PING_TIMEOUT_S)
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
+            return False
+        return r.status_code == 200
 
     def kit_containers(self, run_id: str | None = None) -> list[Container]:
         """The kit's own containers (of one run, or all). A container inherits its image's
