@@ -233,7 +233,22 @@ class Engine:
         return str(img.id)
 
     def tag(self, image_id: str, repository: str, tag: str) -> None:
-        self.api.tag(image_id, repository, tag, force=True)
+        """Tag an image (moving the tag if another image has it)."""
+        try:
+            self.api.tag(image_id, repository, tag, force=True)
+        except docker.errors.ImageNotFound as e:
+            raise HarnessError(
+                f"tagging image {image_id} as {repository}:{tag} failed: the engine has no such "
+                "image (removed meanwhile?). Run `harness build` again"
+            ) from e
+        except docker.errors.APIError as e:
+            raise HarnessError(
+                f"tagging image {image_id} as {repository}:{tag} failed: "
+                f"{e.explanation or e}. Check the tag in the suite's [base] table and run "
+                "`harness build` again"
+            ) from e
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise _engine_error(e) from e
 
     # ----- volumes -----------------------------------------------------------------------------
     def volume_exists(self, name: str) -> bool:
@@ -252,8 +267,19 @@ class Engine:
             raise _engine_error(e) from e
 
     def remove_volume(self, name: str) -> None:
-        with suppress(docker.errors.NotFound):
+        """Remove a volume; one that is already gone is fine."""
+        try:
             self.client.volumes.get(name).remove(force=True)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as e:
+            raise HarnessError(
+                f"removing volume {name} failed: {e.explanation or e}. If a container still "
+                f"uses it, remove that container (docker ps -a --filter volume={name}) and "
+                "try again"
+            ) from e
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise _engine_error(e) from e
 
     # ----- containers --------------------------------------------------------------------------
     @contextmanager

@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import docker.errors
 import pytest
 import requests.exceptions
 
 from harness.engine import Engine
-from harness.errors import EngineUnavailable
+from harness.errors import EngineUnavailable, HarnessError
 
 
 class FakeContainer:
@@ -121,6 +122,96 @@ def test_a_connection_lost_before_the_timeout_is_engine_unavailable():
     with pytest.raises(EngineUnavailable, match="RemoteDisconnected"):
         _run(FakeClient(c), timeout_s=30)
     assert not c.killed
+
+
+class RaisingApi:
+    """A low-level client whose `tag` fails with the given error."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def tag(self, *args: Any, **kwargs: Any) -> bool:
+        raise self.error
+
+
+class RaisingVolume:
+    def __init__(self, error: Exception | None) -> None:
+        self.error = error
+
+    def remove(self, force: bool = False) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+class RaisingVolumes:
+    def __init__(self, get_error: Exception | None, remove_error: Exception | None) -> None:
+        self.get_error = get_error
+        self.remove_error = remove_error
+
+    def get(self, name: str) -> RaisingVolume:
+        if self.get_error is not None:
+            raise self.get_error
+        return RaisingVolume(self.remove_error)
+
+
+class RaisingClient:
+    def __init__(
+        self, error: Exception | None = None, *, get_error: Exception | None = None
+    ) -> None:
+        self.api = RaisingApi(error or RuntimeError("unused"))
+        self.volumes = RaisingVolumes(get_error, error)
+
+
+def _engine(client: RaisingClient) -> Engine:
+    return Engine(client)  # type: ignore[arg-type]
+
+
+GONE = requests.exceptions.ConnectionError("Connection aborted. FileNotFoundError")
+SDK_GONE = docker.errors.DockerException("Error while fetching server API version")
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (
+            docker.errors.ImageNotFound("No such image: sha256:abc"),
+            "tagging image sha256:abc as rpb-base:trixie failed: the engine has no such image "
+            r"\(removed meanwhile\?\). Run `harness build` again",
+        ),
+        (
+            docker.errors.APIError("400", explanation="invalid reference format"),
+            "tagging image sha256:abc as rpb-base:trixie failed: invalid reference format. "
+            "Check the tag",
+        ),
+        (GONE, "the Docker engine is not reachable"),
+        (SDK_GONE, "the Docker engine is not reachable"),
+    ],
+    ids=["no-image", "bad-tag", "conn", "sdk"],
+)
+def test_tag_failures_are_our_errors(error, message):
+    with pytest.raises(HarnessError, match=message) as e:
+        _engine(RaisingClient(error)).tag("sha256:abc", "rpb-base", "trixie")
+    assert isinstance(e.value, EngineUnavailable) == (error in (GONE, SDK_GONE))
+
+
+def test_remove_volume_failures_are_our_errors():
+    busy = docker.errors.APIError("409", explanation="volume is in use - [abc]")
+    with pytest.raises(HarnessError, match=r"removing volume v1 failed: volume is in use") as e:
+        _engine(RaisingClient(busy)).remove_volume("v1")
+    assert "docker ps -a --filter volume=v1" in str(e.value)
+    assert not isinstance(e.value, EngineUnavailable)
+    for gone in (GONE, SDK_GONE):
+        with pytest.raises(EngineUnavailable, match="Start Docker or set DOCKER_HOST"):
+            _engine(RaisingClient(gone)).remove_volume("v1")
+        with pytest.raises(EngineUnavailable):
+            _engine(RaisingClient(get_error=gone)).remove_volume("v1")
+
+
+def test_remove_volume_that_is_gone_is_fine():
+    missing = docker.errors.NotFound("no such volume")
+    _engine(RaisingClient(get_error=missing)).remove_volume("v1")
+    _engine(RaisingClient(missing)).remove_volume("v1")  # removed between get and remove
+    _engine(RaisingClient(None)).remove_volume("v1")
 
 
 @pytest.mark.docker
