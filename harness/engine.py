@@ -35,6 +35,9 @@ SCRATCH = "/tmp"  # noqa: S108 - a tmpfs inside the container, not the host's /t
 NOBODY = "65534:65534"
 # Where a task that writes files to disk (suite: output = "disk") gets a writable volume.
 OUTPUT_MOUNT = "/out"
+# A wait that failed after this share of its timeout had passed expired (timer slack aside).
+_WAIT_EXPIRED = 0.9
+_PING_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -232,7 +235,22 @@ class Engine:
         return str(img.id)
 
     def tag(self, image_id: str, repository: str, tag: str) -> None:
-        self.api.tag(image_id, repository, tag, force=True)
+        """Tag an image (moving the tag if another image has it)."""
+        try:
+            self.api.tag(image_id, repository, tag, force=True)
+        except docker.errors.ImageNotFound as e:
+            raise HarnessError(
+                f"tagging image {image_id} as {repository}:{tag} failed: the engine has no such "
+                "image (removed meanwhile?). Run `harness build` again"
+            ) from e
+        except docker.errors.APIError as e:
+            raise HarnessError(
+                f"tagging image {image_id} as {repository}:{tag} failed: "
+                f"{e.explanation or e}. Check the tag in the suite's [base] table and run "
+                "`harness build` again"
+            ) from e
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise _engine_error(e) from e
 
     # ----- volumes -----------------------------------------------------------------------------
     def volume_exists(self, name: str) -> bool:
@@ -251,8 +269,19 @@ class Engine:
             raise _engine_error(e) from e
 
     def remove_volume(self, name: str) -> None:
-        with suppress(docker.errors.NotFound):
+        """Remove a volume; one that is already gone is fine."""
+        try:
             self.client.volumes.get(name).remove(force=True)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as e:
+            raise HarnessError(
+                f"removing volume {name} failed: {e.explanation or e}. If a container still "
+                f"uses it, remove that container (docker ps -a --filter volume={name}) and "
+                "try again"
+            ) from e
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise _engine_error(e) from e
 
     # ----- containers --------------------------------------------------------------------------
     @contextmanager
@@ -317,18 +346,25 @@ class Engine:
         )
         with self._container(**kwargs) as c:
             timed_out = False
+            started = time.monotonic()
             try:
                 status = c.wait(timeout=timeout_s)
                 exit_code: int | None = int(status.get("StatusCode", -1))
-            except requests.exceptions.ReadTimeout:
-                timed_out = True
-                exit_code = None
-                # The engine may be gone too: then reading the logs below says so.
-                with suppress(docker.errors.DockerException, requests.exceptions.RequestException):
-                    c.kill()
             except docker.errors.NotFound:
                 return RunResult(None, "", "", timed_out)  # removed from outside (docker rm -f)
-            except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            except requests.exceptions.RequestException as e:
+                # An expired wait is not always a ReadTimeout: over a unix socket docker-py
+                # raises ConnectionError (urllib3's read timeout inside). The wait ran its full
+                # time and the engine still answers: the session timed out. An engine that went
+                # away ends the wait early or leaves the ping unanswered.
+                waited = time.monotonic() - started
+                if waited < timeout_s * _WAIT_EXPIRED or not self._answers():
+                    raise _engine_error(e) from e
+                timed_out = True
+                exit_code = None
+                with suppress(docker.errors.DockerException, requests.exceptions.RequestException):
+                    c.kill()
+            except docker.errors.DockerException as e:
                 raise _engine_error(e) from e
             try:
                 out = c.logs(stdout=True, stderr=False).decode("utf-8", "replace")
@@ -407,6 +443,15 @@ class Engine:
             raise _engine_error(e) from e
         text = out.decode("utf-8", "replace") if isinstance(out, bytes) and code == 0 else ""
         return parse_cgroup_stats(text)
+
+    def _answers(self) -> bool:
+        """Whether the engine answers a ping within a few seconds (asked after a failed call,
+        so a hung engine does not hold the run for the client's own 600 s timeout)."""
+        try:
+            r = self.api.get(f"{self.api.base_url}/_ping", timeout=_PING_TIMEOUT_S)
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
+            return False
+        return r.status_code == 200
 
     def kit_containers(self, run_id: str | None = None) -> list[Container]:
         """The kit's own containers (of one run, or all). A container inherits its image's

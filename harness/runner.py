@@ -78,7 +78,7 @@ def memory_bytes(text: str) -> int | None:
     parser; None if it is not one."""
     try:
         n = parse_bytes(text.strip())
-    except docker.errors.DockerException:
+    except (docker.errors.DockerException, ValueError, OverflowError, TypeError):
         return None
     return n if isinstance(n, int) and n > 0 else None
 
