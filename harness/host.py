@@ -1,4 +1,5 @@
-"""Host facts: CPU lists, the cpuset a run uses, and the host fingerprint (docs/methodology.md section 6).
+"""Host facts: CPU lists, the cpuset a run uses, and the host fingerprint (docs/methodology.md
+section 6).
 
 Host files are read through a root path so tests can point it at a fake tree.
 """
