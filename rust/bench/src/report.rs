@@ -2,12 +2,17 @@
 //!
 //! `{"schema":1,"task":"..","impl":"..","n":N,"setup_ns":..,"iter_ns":[..],"checksum":".."}`
 
+use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::hint::black_box;
 use std::io::Write;
 use std::time::Instant;
 
-/// The result of one process: what the JSON line carries.
+use serde::Serialize;
+
+/// The result of one process: what the JSON line carries. `phases_ns` holds one-off phases
+/// timed apart from setup and iterations (a pool's start-up, a JIT compilation); it is left out
+/// of the line when empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     pub task: String,
@@ -16,25 +21,67 @@ pub struct Report {
     pub setup_ns: u64,
     pub iter_ns: Vec<u64>,
     pub checksum: String,
+    pub phases_ns: BTreeMap<String, u64>,
 }
 
-fn lit(s: &str) -> String {
-    serde_json::to_string(s).expect("serialising a str cannot fail")
+/// Version of the JSON line's format.
+pub const SCHEMA: u32 = 1;
+
+/// The JSON line's shape: serde keeps the field order.
+#[derive(Serialize)]
+struct Line<'a> {
+    schema: u32,
+    task: &'a str,
+    #[serde(rename = "impl")]
+    impl_name: &'a str,
+    n: u64,
+    setup_ns: u64,
+    iter_ns: &'a [u64],
+    checksum: &'a str,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    phases_ns: &'a BTreeMap<String, u64>,
 }
 
 impl Report {
+    /// A report without phases.
+    pub fn new(
+        task: &str,
+        impl_name: &str,
+        n: u64,
+        setup_ns: u64,
+        iter_ns: Vec<u64>,
+        checksum: String,
+    ) -> Report {
+        Report {
+            task: task.to_string(),
+            impl_name: impl_name.to_string(),
+            n,
+            setup_ns,
+            iter_ns,
+            checksum,
+            phases_ns: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a one-off phase (`"jit"`, `"pool_start"`, ...) timed apart from setup and iterations.
+    pub fn with_phase(mut self, name: &str, ns: u64) -> Report {
+        self.phases_ns.insert(name.to_string(), ns);
+        self
+    }
+
     /// The JSON line, without the trailing newline. Fields in a fixed order.
     pub fn to_json_line(&self) -> String {
-        let iters: Vec<String> = self.iter_ns.iter().map(u64::to_string).collect();
-        format!(
-            "{{\"schema\":1,\"task\":{},\"impl\":{},\"n\":{},\"setup_ns\":{},\"iter_ns\":[{}],\"checksum\":{}}}",
-            lit(&self.task),
-            lit(&self.impl_name),
-            self.n,
-            self.setup_ns,
-            iters.join(","),
-            lit(&self.checksum)
-        )
+        let line = Line {
+            schema: SCHEMA,
+            task: &self.task,
+            impl_name: &self.impl_name,
+            n: self.n,
+            setup_ns: self.setup_ns,
+            iter_ns: &self.iter_ns,
+            checksum: &self.checksum,
+            phases_ns: &self.phases_ns,
+        };
+        serde_json::to_string(&line).expect("serialising a report cannot fail")
     }
 
     /// Prints the line on stdout and flushes.
@@ -91,14 +138,14 @@ pub fn run_kernel<T: Display + PartialEq>(
     f: impl FnMut() -> T,
 ) -> Result<Report, String> {
     let (iter_ns, result) = time_iters(iters, f, |a, b| a == b)?;
-    Ok(Report {
-        task: task.to_string(),
-        impl_name: impl_name.to_string(),
+    Ok(Report::new(
+        task,
+        impl_name,
         n,
         setup_ns,
         iter_ns,
-        checksum: result.to_string(),
-    })
+        result.to_string(),
+    ))
 }
 
 #[cfg(test)]
@@ -108,20 +155,26 @@ mod tests {
 
     #[test]
     fn json_line_shape() {
-        let r = Report {
-            task: "sum_squares".into(),
-            impl_name: "rs-\"odd\"".into(),
-            n: 3,
-            setup_ns: 10,
-            iter_ns: vec![1, 2, 3],
-            checksum: "14".into(),
-        };
+        let r = Report::new(
+            "sum_squares",
+            "rs-\"odd\"",
+            3,
+            10,
+            vec![1, 2, 3],
+            "14".into(),
+        );
         let line = r.to_json_line();
         assert!(line.starts_with(r#"{"schema":1,"task":"sum_squares","impl":"rs-\"odd\"","n":3,"#));
         let v: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["iter_ns"], serde_json::json!([1, 2, 3]));
         assert_eq!(v["checksum"], "14");
         assert_eq!(v["impl"], "rs-\"odd\"");
+        assert!(v.get("phases_ns").is_none());
+        let with = r.with_phase("pool_start", 99).to_json_line();
+        assert!(
+            with.ends_with(r#","checksum":"14","phases_ns":{"pool_start":99}}"#),
+            "{with}"
+        );
     }
 
     #[test]
