@@ -68,14 +68,18 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def kernel_parser(description: str | None, default_iters: int = 5) -> argparse.ArgumentParser:
+def kernel_parser(
+    description: str | None, default_iters: int = 5, *, with_input: bool = True
+) -> argparse.ArgumentParser:
     """Return a parser with the options every kernel benchmark takes.
 
-    ``--input PATH`` (required) is the input file; ``--iters K`` (default ``default_iters``)
-    is the number of timed kernel iterations. A script adds its own options (``--impl``, ...).
+    ``--input PATH`` (required; left out when ``with_input`` is false, for a task without an
+    input file) is the input file; ``--iters K`` (default ``default_iters``) is the number of
+    timed kernel iterations. A script adds its own options (``--impl``, ...).
     """
     parser = _Parser(description=description)
-    parser.add_argument("--input", type=Path, required=True, metavar="PATH", help="input file")
+    if with_input:
+        parser.add_argument("--input", type=Path, required=True, metavar="PATH", help="input file")
     parser.add_argument(
         "--iters",
         type=_positive_int,
@@ -119,11 +123,13 @@ def run_kernel(
     *,
     iters: int,
     kernel: Callable[[], Checksum],
+    phases: dict[str, int] | None = None,
 ) -> list[int]:
     """Time ``iters`` calls of ``kernel()`` and print the result line; return the times (ns).
 
     Only the call itself is inside the clock readings. Every call must return the same
-    checksum, otherwise this prints an ``Error:`` line and exits with status 1.
+    checksum, otherwise this prints an ``Error:`` line and exits with status 1. ``phases``
+    (name -> ns) are one-off phases timed apart, e.g. ``{"pool_start": ...}``.
     """
     if iters < 1:
         fail(f"iters must be at least 1, got {iters}")
@@ -143,15 +149,36 @@ def run_kernel(
                 f"{task}/{impl}: iteration {i} returned checksum {checksum}, "
                 f"iteration 0 returned {first}"
             )
-    record = {
+    assert first is not None
+    print_result(task, impl, n, setup_ns=setup_ns, iter_ns=iter_ns, checksum=first, phases=phases)
+    return iter_ns
+
+
+def print_result(
+    task: str,
+    impl: str,
+    n: int,
+    *,
+    setup_ns: int,
+    iter_ns: list[int],
+    checksum: str,
+    phases: dict[str, int] | None = None,
+) -> None:
+    """Print the result line (the last line of stdout) and flush.
+
+    For a program that runs its own timing loop (e.g. one that checks each iteration's output
+    outside the clock); ``run_kernel`` uses it too.
+    """
+    record: dict[str, object] = {
         "schema": SCHEMA,
         "task": task,
         "impl": impl,
         "n": n,
         "setup_ns": setup_ns,
         "iter_ns": iter_ns,
-        "checksum": first,
+        "checksum": checksum,
     }
+    if phases:
+        record["phases_ns"] = dict(phases)
     sys.stdout.write(json.dumps(record, separators=(",", ":")) + "\n")
     sys.stdout.flush()
-    return iter_ns
