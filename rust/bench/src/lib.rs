@@ -11,6 +11,8 @@
 pub mod cli;
 pub mod datagen;
 pub mod input;
+pub mod io_impact;
+pub mod parallel;
 pub mod report;
 pub mod rng;
 pub mod sum_squares;
