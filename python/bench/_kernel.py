@@ -115,6 +115,18 @@ def format_checksum(value: Checksum) -> str:
     return value
 
 
+def floats_agree(a: str, b: str, rel_tol: float) -> bool:
+    """Whether two whitespace-separated float lists agree element-wise within ``rel_tol``."""
+    xs, ys = a.split(), b.split()
+    if len(xs) != len(ys):
+        return False
+    for x, y in zip(xs, ys, strict=True):
+        fx, fy = float(x), float(y)
+        if abs(fx - fy) > rel_tol * max(abs(fx), abs(fy)):
+            return False
+    return True
+
+
 def run_kernel(
     task: str,
     impl: str,
@@ -124,12 +136,16 @@ def run_kernel(
     iters: int,
     kernel: Callable[[], Checksum],
     phases: dict[str, int] | None = None,
+    rel_tol: float = 0.0,
 ) -> list[int]:
     """Time ``iters`` calls of ``kernel()`` and print the result line; return the times (ns).
 
     Only the call itself is inside the clock readings. Every call must return the same
     checksum, otherwise this prints an ``Error:`` line and exits with status 1. ``phases``
-    (name -> ns) are one-off phases timed apart, e.g. ``{"pool_start": ...}``.
+    (name -> ns) are one-off phases timed apart, e.g. ``{"pool_start": ...}``. With
+    ``rel_tol > 0`` the checksums are whitespace-separated floats and agree when each pair is
+    within that relative tolerance (a multi-threaded float sum changes its order run to run);
+    the first iteration's checksum is printed.
     """
     if iters < 1:
         fail(f"iters must be at least 1, got {iters}")
@@ -144,7 +160,7 @@ def run_kernel(
         checksum = format_checksum(value)
         if first is None:
             first = checksum
-        elif checksum != first:
+        elif checksum != first and not (rel_tol > 0 and floats_agree(checksum, first, rel_tol)):
             fail(
                 f"{task}/{impl}: iteration {i} returned checksum {checksum}, "
                 f"iteration 0 returned {first}"
