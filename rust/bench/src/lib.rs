@@ -10,6 +10,7 @@
 
 pub mod cli;
 pub mod datagen;
+pub mod file_read;
 pub mod input;
 pub mod io_impact;
 pub mod parallel;
