@@ -9,6 +9,7 @@
 //!    then one JSON line on stdout (the last line).
 
 pub mod cli;
+pub mod concurrency;
 pub mod datagen;
 pub mod file_read;
 pub mod input;
