@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import sys
 import time
 from pathlib import Path
@@ -170,6 +171,14 @@ def run_kernel(
     return iter_ns
 
 
+def reported_name(impl: str) -> str:
+    """The implementation's name as reported: ``py-x`` becomes ``pypy-x`` under PyPy, so the
+    same script serves both images under the suite's names."""
+    if platform.python_implementation() == "PyPy" and impl.startswith("py-"):
+        return "pypy-" + impl.removeprefix("py-")
+    return impl
+
+
 def print_result(
     task: str,
     impl: str,
@@ -188,7 +197,7 @@ def print_result(
     record: dict[str, object] = {
         "schema": SCHEMA,
         "task": task,
-        "impl": impl,
+        "impl": reported_name(impl),
         "n": n,
         "setup_ns": setup_ns,
         "iter_ns": iter_ns,
