@@ -9,8 +9,12 @@
 //!    then one JSON line on stdout (the last line).
 
 pub mod cli;
+pub mod concurrency;
 pub mod datagen;
+pub mod file_read;
 pub mod input;
+pub mod io_impact;
+pub mod parallel;
 pub mod report;
 pub mod rng;
 pub mod sum_squares;

@@ -49,6 +49,26 @@ impl Report {
         .expect("serialising a report cannot fail")
     }
 
+    /// A report without phases.
+    pub fn new(
+        task: &str,
+        impl_name: &str,
+        n: u64,
+        setup_ns: u64,
+        iter_ns: Vec<u64>,
+        checksum: String,
+    ) -> Report {
+        Report {
+            task: task.to_string(),
+            impl_name: impl_name.to_string(),
+            n,
+            setup_ns,
+            iter_ns,
+            checksum,
+            phases_ns: BTreeMap::new(),
+        }
+    }
+
     /// The same report with one more one-off phase (`ns` nanoseconds under `name`).
     pub fn with_phase(mut self, name: &str, ns: u64) -> Self {
         self.phases_ns.insert(name.to_string(), ns);

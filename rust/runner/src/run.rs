@@ -804,7 +804,10 @@ mod tests {
                 "{m:?} cpu {cpu} wall {}",
                 r.wall_ns
             );
-            assert!(cpu * 2 >= r.wall_ns, "{m:?} cpu {cpu} wall {}", r.wall_ns);
+            // Fixed work: its CPU time does not depend on how busy the host is (the share of
+            // wall time it gets does, so no ratio is checked). 300k shell loop turns take
+            // well over 20 ms of CPU on any current machine.
+            assert!(cpu >= 20_000_000, "{m:?} cpu {cpu} wall {}", r.wall_ns);
             assert!(r.maxrss_kb > 0, "{m:?}");
         });
     }
