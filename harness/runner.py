@@ -216,7 +216,7 @@ def runner_session(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One container session of a process or kernel case: the measuring runner around the
     profile's warm-up and measured process runs of the program."""
-    values = {"outdir": OUTPUT_MOUNT if case.task.output == "disk" else "/tmp"}  # noqa: S108
+    values = {"outdir": OUTPUT_MOUNT} if case.task.output == "disk" else {}
     argv = runner_argv(ctx.profile, ctx.opts.timeout_s, case.argv(ctx.profile.iters, **values))
     result = ctx.execute(ctx.image(case), argv, case)
     return samples_from_output(

@@ -195,7 +195,12 @@ class Case:
 
     def argv(self, iters: int, **values: str) -> list[str]:
         """The program's argv with placeholders filled; never passed through a shell."""
-        filled = {"iters": str(iters), "n": str(self.size), "threads": str(self.threads)}
+        filled = {
+            "iters": str(iters),
+            "n": str(self.size),
+            "threads": str(self.threads),
+            "outdir": "/tmp",  # noqa: S108 - the container's scratch tmpfs
+        }
         if self.task.input is not None and self.size is not None:
             filled["input"] = self.task.input.path_for(self.size)
         filled.update(values)

@@ -92,7 +92,8 @@ def test_thread_sweeps_expand_per_core_and_cpus_means_every_core():
         ("py-loop-p3", 3),
     ]
     # `--impl py-loop` selects the whole sweep by its declared name.
-    assert len(swept.cases(swept.profiles["quick"], impls=["py-loop"], cpus=2)) == 2
+    quick = swept.profiles["quick"]
+    assert len(swept.cases(quick, ["sum_squares"], impls=["py-loop"], cpus=2)) == 2
     rayon = next(c for c in s.cases(s.profiles["quick"], cpus=2) if c.impl.name == "rs-rayon")
     assert rayon.threads == 2
 

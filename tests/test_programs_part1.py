@@ -1,9 +1,9 @@
 """The benchmark programs of io_impact, file_read, parallel, concurrency and the new
-sum_squares implementations, run on the host against the suite fragments.
+sum_squares implementations, run on the host against the suite file.
 
 Inputs come from the Rust ``datagen`` (built once per module). Every reference value in the
-fragments is recomputed here with NumPy/pandas code that shares nothing with the
-implementations; then every implementation is run through the fragment's own argv (image paths
+suite is recomputed here with NumPy/pandas code that shares nothing with the
+implementations; then every implementation is run through the suite's own argv (image paths
 mapped to this checkout) and must print a checksum that agrees under the task's comparison.
 Implementations whose library is missing on the host are skipped (pytest.importorskip); PyPy
 ones run only when ``pypy3`` is on PATH. Sweep-only sizes are checked when
@@ -30,19 +30,16 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 RUST = ROOT / "rust"
 RELEASE = RUST / "target" / "release"
-FRAGMENTS = ROOT / "harness" / "suites" / "fragments"
+SUITE = ROOT / "harness" / "suites" / "default.toml"
+# The sum_squares implementations these tests own (the others are checked elsewhere).
+SUM_SQUARES_EXTRA = {"py-numpy-sum", "py-numba", "pypy-loop", "pypy-builtin"}
 PY_BENCH = ROOT / "python" / "bench"
 CHECK_SWEEP = os.environ.get("RPB_CHECK_SWEEP_REFERENCES") == "1"
 U64 = (1 << 64) - 1
 
 
-def fragment(name: str) -> dict:
-    return tomllib.loads((FRAGMENTS / f"{name}.toml").read_text())
-
-
 def task_of(name: str) -> dict:
-    (task,) = fragment(name)["tasks"].values()
-    return task
+    return tomllib.loads(SUITE.read_text())["tasks"][name]
 
 
 def sizes_to_check(task: dict) -> list[int]:
@@ -181,7 +178,7 @@ LIBRARIES = {"numba": "numba", "polars": "polars", "pandas-arrow": "pyarrow"}
 
 
 def host_argv(argv: list[str], impl: dict, values: dict[str, str]) -> list[str]:
-    """The fragment's argv with image paths mapped to this checkout and placeholders filled."""
+    """The suite's argv with image paths mapped to this checkout and placeholders filled."""
     out: list[str] = []
     for i, arg in enumerate(argv):
         if i == 0 and arg == "python3":
@@ -208,7 +205,7 @@ def thread_counts(threads: int | str) -> list[int]:
 
 
 def run_impls(name: str, input_for, tmp_path: Path) -> list[tuple[str, str]]:
-    """Run every implementation of a fragment at its test size; return (impl, checksum)."""
+    """Run every implementation of a task at its test size; return (impl, checksum)."""
     task = task_of(name)
     results: list[tuple[str, str]] = []
     for impl in task["impls"]:
@@ -285,10 +282,10 @@ def test_concurrency_impls(release_bins: Path, tmp_path: Path) -> None:
 
 
 def test_sum_squares_extra_impls(inputs, tmp_path: Path) -> None:
-    (task,) = fragment("sum_squares_extra")["tasks"].values()
+    task = task_of("sum_squares")
     path = inputs("sum-squares", 10000)
     want = str(int(np.sum(np.fromfile(path, dtype="<i8").astype(object) ** 2)))
-    for impl in task["impls"]:
+    for impl in (i for i in task["impls"] if i["name"] in SUM_SQUARES_EXTRA):
         if impl["name"] == "py-numba":
             pytest.importorskip("numba")
         if impl["argv"][0] == "pypy3" and shutil.which("pypy3") is None:
