@@ -17,9 +17,10 @@ ENV CARGO_HTTP_CAINFO=/tmp/ca-bundle.pem CARGO_HOME=/cargo CARGO_TERM_COLOR=neve
 WORKDIR /src
 COPY rust/ /src/
 RUN cargo fetch --locked
-# Portable build (the default x86-64 target level), the static runner, and a build tuned for the
-# build host's CPU (rs-native: not portable across hosts). Every binary target of rpb-bench is
-# copied, as cargo itself reports them (its JSON messages: one "compiler-artifact" line per
+# Portable build (the default x86-64 target level), the static runner, and sum_squares tuned for
+# the build host's CPU (rs-native: not portable across hosts; only that task has a native
+# implementation, so only it is built twice). Every binary target of rpb-bench is copied, as
+# cargo itself reports them (its JSON messages: one "compiler-artifact" line per
 # target, with "executable" set for binaries), so a new src/bin/<task>.rs needs no edit here.
 RUN bins() { grep '"reason":"compiler-artifact"' "$1" | grep '"kind":\["bin"\]' \
       | grep -o '"executable":"[^"]*"' | cut -d'"' -f4; } \
@@ -28,7 +29,8 @@ RUN bins() { grep '"reason":"compiler-artifact"' "$1" | grep '"kind":\["bin"\]' 
  && RUSTFLAGS="-C target-feature=+crt-static" \
       cargo build --release --locked --offline --target x86_64-unknown-linux-gnu -p runner \
  && RUSTFLAGS="-C target-cpu=native" \
-      cargo build --release --locked --offline --target-dir /src/target-native -p rpb-bench --bins \
+      cargo build --release --locked --offline --target-dir /src/target-native -p rpb-bench \
+      --bin sum_squares \
       --message-format=json-render-diagnostics > /tmp/native.jsonl \
  && mkdir -p /out/native \
  && bins /tmp/portable.jsonl > /tmp/portable.bins && bins /tmp/native.jsonl > /tmp/native.bins \
