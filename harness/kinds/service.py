@@ -31,8 +31,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError, SuiteError
+from harness.host import parse_cpu_list
 from harness.kinds.kernel import last_json_line
 from harness.schema import SAMPLE_SCHEMA
+from harness.suite import THREADS_CPUS
 
 if TYPE_CHECKING:
     from harness.engine import Engine, RunResult
@@ -45,12 +47,14 @@ TAIL = 2000
 # A load generator busier than this share of its cores may itself be the bottleneck.
 CLIENT_BUSY = 0.9
 WARMUP_S = 2.0
+# How long a server may take to answer its first request.
+READY_TIMEOUT_S = 60.0
 
 
 def split_cpuset(cpuset: str | None) -> tuple[str | None, str | None]:
     """Server cores and load-generator cores: the last core of the cpuset goes to the load
     generator, the rest to the server; with one core (or none) they share it."""
-    from harness.host import format_cpu_list, parse_cpu_list
+    from harness.host import format_cpu_list
 
     if cpuset is None:
         return None, None
@@ -245,7 +249,8 @@ def _check_verdict(out: Mapping[str, Any]) -> str:
     """ "pass" when every seeded request was answered right and every malformed one refused."""
     wrong = out.get("wrong") or []
     ok, bad_ok, bad_all = out.get("ok"), out.get("malformed_ok"), out.get("malformed_total")
-    if not wrong and isinstance(ok, int) and ok > 0 and bad_ok == bad_all:
+    passed = out.get("passed", True) is True
+    if passed and not wrong and isinstance(ok, int) and ok > 0 and bad_ok == bad_all:
         return CHECK_PASSED
     return f"{ok} ok, wrong: {str(wrong)[:200]}, malformed refused: {bad_ok}/{bad_all}"
 
@@ -271,7 +276,11 @@ class _Server:
         limits = self.ctx.opts.limits
         if self.case.task.pids:
             limits = replace(limits, pids=self.case.task.pids)
-        argv = self.case.argv(self.ctx.profile.iters, port=self.port)
+        values = {"port": self.port}
+        if self.case.impl.threads == THREADS_CPUS and self.server_cpus is not None:
+            # "Every core": every core the server has (the load generator has its own).
+            values["threads"] = str(len(parse_cpu_list(self.server_cpus)))
+        argv = self.case.argv(self.ctx.profile.iters, **values)
         self.container = self.engine.start(
             self.ctx.image(self.case),
             argv,
@@ -280,7 +289,8 @@ class _Server:
             labels={"rpb.case": self.case.case_id, "rpb.role": "server"},
             limits=limits,
         )
-        _, why = self.phase("ready", self.ctx.opts.timeout_s)
+        ready_s = float(self.case.task.load.get("ready_timeout_s", READY_TIMEOUT_S))
+        _, why = self.phase("ready", min(ready_s, self.ctx.opts.timeout_s))
         if why is not None:
             self.failure = f"the server did not become ready: {why}"
         return self
@@ -309,7 +319,7 @@ class _Server:
             "rate": f"{rate:g}" if rate is not None else "0",
             "seed": str(self.ctx.opts.seed),
             "connections": str(load.get("connections", 32)),
-            "timeout": f"{self.ctx.opts.timeout_s:g}",
+            "timeout": f"{duration_s:g}",
         }
         from harness.suite import fill
 
