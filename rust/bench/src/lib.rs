@@ -8,9 +8,14 @@
 //! 3. [`report::run_kernel`]: K timed iterations of the kernel, all giving the same checksum,
 //!    then one JSON line on stdout (the last line).
 
+pub mod batch_scoring;
 pub mod cli;
 pub mod datagen;
+pub mod drift;
+pub mod feature_engineering;
 pub mod input;
+pub mod pool;
 pub mod report;
 pub mod rng;
 pub mod sum_squares;
+pub mod tables;

@@ -1,6 +1,9 @@
 //! The timing loop and the JSON result line every task binary prints last (schema 1):
 //!
 //! `{"schema":1,"task":"..","impl":"..","n":N,"setup_ns":..,"iter_ns":[..],"checksum":".."}`
+//!
+//! with an optional `"phases_ns":{"fit":..}` at the end for one-off phases timed apart from setup
+//! and iterations (drift's fitting, a pool's start-up).
 
 use std::fmt::Display;
 use std::hint::black_box;
@@ -16,6 +19,8 @@ pub struct Report {
     pub setup_ns: u64,
     pub iter_ns: Vec<u64>,
     pub checksum: String,
+    /// One-off phases (name, ns), printed as `phases_ns` when not empty.
+    pub phases_ns: Vec<(String, u64)>,
 }
 
 fn lit(s: &str) -> String {
@@ -26,8 +31,18 @@ impl Report {
     /// The JSON line, without the trailing newline. Fields in a fixed order.
     pub fn to_json_line(&self) -> String {
         let iters: Vec<String> = self.iter_ns.iter().map(u64::to_string).collect();
+        let phases = if self.phases_ns.is_empty() {
+            String::new()
+        } else {
+            let p: Vec<String> = self
+                .phases_ns
+                .iter()
+                .map(|(name, ns)| format!("{}:{ns}", lit(name)))
+                .collect();
+            format!(",\"phases_ns\":{{{}}}", p.join(","))
+        };
         format!(
-            "{{\"schema\":1,\"task\":{},\"impl\":{},\"n\":{},\"setup_ns\":{},\"iter_ns\":[{}],\"checksum\":{}}}",
+            "{{\"schema\":1,\"task\":{},\"impl\":{},\"n\":{},\"setup_ns\":{},\"iter_ns\":[{}],\"checksum\":{}{phases}}}",
             lit(&self.task),
             lit(&self.impl_name),
             self.n,
@@ -35,6 +50,12 @@ impl Report {
             iters.join(","),
             lit(&self.checksum)
         )
+    }
+
+    /// Adds a one-off phase (e.g. `fit`) to the report.
+    pub fn with_phase(mut self, name: &str, ns: u64) -> Report {
+        self.phases_ns.push((name.to_string(), ns));
+        self
     }
 
     /// Prints the line on stdout and flushes.
@@ -98,6 +119,7 @@ pub fn run_kernel<T: Display + PartialEq>(
         setup_ns,
         iter_ns,
         checksum: result.to_string(),
+        phases_ns: Vec::new(),
     })
 }
 
@@ -115,6 +137,7 @@ mod tests {
             setup_ns: 10,
             iter_ns: vec![1, 2, 3],
             checksum: "14".into(),
+            phases_ns: Vec::new(),
         };
         let line = r.to_json_line();
         assert!(line.starts_with(r#"{"schema":1,"task":"sum_squares","impl":"rs-\"odd\"","n":3,"#));
@@ -122,6 +145,9 @@ mod tests {
         assert_eq!(v["iter_ns"], serde_json::json!([1, 2, 3]));
         assert_eq!(v["checksum"], "14");
         assert_eq!(v["impl"], "rs-\"odd\"");
+        assert!(v.get("phases_ns").is_none());
+        let v: Value = serde_json::from_str(&r.with_phase("fit", 99).to_json_line()).unwrap();
+        assert_eq!(v["phases_ns"], serde_json::json!({"fit": 99}));
     }
 
     #[test]
