@@ -24,6 +24,12 @@ pub fn weights() -> [f64; FEATURES] {
     std::array::from_fn(|j| ((j + 1) as f64).sin())
 }
 
+/// The weights, computed once per process (for callers that score one row at a time).
+pub fn weights_cached() -> &'static [f64; FEATURES] {
+    static W: std::sync::OnceLock<[f64; FEATURES]> = std::sync::OnceLock::new();
+    W.get_or_init(weights)
+}
+
 /// The score of one row of `FEATURES` values.
 #[inline]
 pub fn score_row(w: &[f64; FEATURES], x: &[f64]) -> f64 {
@@ -97,6 +103,7 @@ mod tests {
         let w = weights();
         assert_eq!(w[0], 1f64.sin());
         assert_eq!(w[31], 32f64.sin());
+        assert_eq!(weights_cached(), &w);
         let zero = [0.0; FEATURES];
         assert_eq!(score_row(&w, &zero), 1.0 / (1.0 + (-0.1f64).exp()));
         let mut one = [0.0; FEATURES];
