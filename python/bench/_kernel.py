@@ -8,8 +8,9 @@ must return the same checksum; the result is one JSON line, the last line of std
     {"schema":1,"task":"sum_squares","impl":"py-loop","n":100000,"setup_ns":123,
      "iter_ns":[1,2,3],"checksum":"2684354560"}
 
-(one line in reality). Any failure is a single ``Error: ...`` line on stderr and exit status 1
-(exit status 2 for a bad command line).
+(one line in reality), with an optional ``"phases_ns": {"fit": ...}`` for one-off phases
+timed apart from setup and iterations. Any failure is a single ``Error: ...`` line on stderr
+and exit status 1 (exit status 2 for a bad command line).
 
 A benchmark script in this folder uses it like this::
 
@@ -119,11 +120,13 @@ def run_kernel(
     *,
     iters: int,
     kernel: Callable[[], Checksum],
+    phases_ns: dict[str, int] | None = None,
 ) -> list[int]:
     """Time ``iters`` calls of ``kernel()`` and print the result line; return the times (ns).
 
     Only the call itself is inside the clock readings. Every call must return the same
-    checksum, otherwise this prints an ``Error:`` line and exits with status 1.
+    checksum, otherwise this prints an ``Error:`` line and exits with status 1. ``phases_ns``
+    (e.g. ``{"fit": ns}``) is printed as is when given.
     """
     if iters < 1:
         fail(f"iters must be at least 1, got {iters}")
@@ -152,6 +155,8 @@ def run_kernel(
         "iter_ns": iter_ns,
         "checksum": first,
     }
+    if phases_ns:
+        record["phases_ns"] = dict(phases_ns)
     sys.stdout.write(json.dumps(record, separators=(",", ":")) + "\n")
     sys.stdout.flush()
     return iter_ns
