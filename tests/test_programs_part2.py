@@ -234,6 +234,8 @@ def host_argv(argv: list[str], values: dict[str, str]) -> list[str]:
     for arg in argv:
         if arg == "python3":
             out.append(sys.executable)
+        elif arg == "pypy3":
+            out.append(shutil.which("pypy3") or arg)
         elif arg.startswith("/opt/rpb/python/"):
             out.append(str(PY_BENCH / arg.removeprefix("/opt/rpb/python/")))
         elif arg.startswith("/opt/rpb/bin/"):
@@ -251,6 +253,8 @@ def run_impl(impl: dict, values: dict[str, str], native: Path | None) -> dict:
         pytest.skip("maturin is not installed: cannot build rpb_native (pip install maturin)")
     if lib in LIBS:
         pytest.importorskip(LIBS[lib])
+    if argv[0] == "pypy3" and shutil.which("pypy3") is None:
+        pytest.skip("pypy3 is not on PATH")
     env = dict(os.environ)
     if native is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(native), env.get("PYTHONPATH")]))
@@ -380,7 +384,7 @@ def test_missing_input_is_one_error_line(release_bins: Path, tmp_path: Path, nam
     seen: set[str] = set()
     for impl in task_of(name)["impls"]:
         program = impl["argv"][1] if impl["argv"][0] == "python3" else impl["argv"][0]
-        if program in seen or impl["route"] == "rust-from-python":
+        if program in seen or impl["route"] in ("rust-from-python", "pypy"):
             continue
         seen.add(program)
         values = {"input": str(tmp_path / "missing.bin"), "iters": "1", "n": "1"}
