@@ -137,7 +137,7 @@ def engineer_pandas(df: Any) -> str:
 
 
 def engineer_polars(df: Any) -> str:
-    """py-polars: one lazy-free expression pipeline."""
+    """py-polars: expressions on the eager DataFrame (window functions, a join, to_dummies)."""
     import polars as pl
 
     means = df.group_by("grp").agg(pl.col("x0").mean().alias("grp_mean_x0"))

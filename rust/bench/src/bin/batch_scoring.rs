@@ -64,12 +64,11 @@ fn main() {
     if iters == 0 {
         fail("--iters must be at least 1");
     }
-    let threads = if parallel {
-        pool::threads_option(&opts).unwrap_or_else(|e| fail(e))
-    } else {
-        1
-    };
-    let (pool, pool_ns) = pool::start(threads).unwrap_or_else(|e| fail(e));
+    // Only the parallel variant has a pool (started before the clocks: phases_ns.pool_start).
+    let pool = parallel.then(|| {
+        let threads = pool::threads_option(&opts).unwrap_or_else(|e| fail(e));
+        pool::start(threads).unwrap_or_else(|e| fail(e))
+    });
     let label = format!("rs-{imp}");
     let out: PathBuf = Path::new(out_dir).join(format!("{TASK}-{label}.f64"));
 
@@ -79,17 +78,16 @@ fn main() {
 
     let result = run_kernel(TASK, &label, rows as u64, setup_ns, iters, || {
         let mut scores = vec![0.0; rows];
-        if parallel {
-            pool.install(|| bs::score_into_par(black_box(&x), &mut scores));
-        } else {
-            bs::score_into(black_box(&x), &mut scores);
+        match &pool {
+            Some((pool, _)) => pool.install(|| bs::score_into_par(black_box(&x), &mut scores)),
+            None => bs::score_into(black_box(&x), &mut scores),
         }
         write_scores(&out, &scores)
             .unwrap_or_else(|e| fail(format!("cannot write {}: {e}", out.display())));
         bs::checksum(&scores)
     });
     let mut report = result.unwrap_or_else(|e| fail(format!("checksum mismatch: {e}")));
-    if parallel {
+    if let Some((_, pool_ns)) = pool {
         report = report.with_phase("pool_start", pool_ns);
     }
     report

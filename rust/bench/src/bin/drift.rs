@@ -45,22 +45,22 @@ fn main() {
     if iters == 0 {
         fail("--iters must be at least 1");
     }
-    let threads = if parallel {
-        pool::threads_option(&opts).unwrap_or_else(|e| fail(e))
-    } else {
-        1
-    };
-    let (pool, pool_ns) = pool::start(threads).unwrap_or_else(|e| fail(e));
+    // Only the parallel variant has a pool (started before the clocks: phases_ns.pool_start).
+    let pool = parallel.then(|| {
+        let threads = pool::threads_option(&opts).unwrap_or_else(|e| fail(e));
+        pool::start(threads).unwrap_or_else(|e| fail(e))
+    });
 
     let t0 = Instant::now();
     let samples = drift::read(Path::new(input)).unwrap_or_else(|e| fail(e));
     let setup_ns = ns_since(t0);
 
     let t0 = Instant::now();
-    let reference = if parallel {
-        pool.install(|| Reference::fit_par(black_box(&samples.reference), samples.n_ref))
-    } else {
-        Reference::fit(black_box(&samples.reference), samples.n_ref)
+    let reference = match &pool {
+        Some((pool, _)) => {
+            pool.install(|| Reference::fit_par(black_box(&samples.reference), samples.n_ref))
+        }
+        None => Reference::fit(black_box(&samples.reference), samples.n_ref),
     };
     let fit_ns = ns_since(t0);
 
@@ -68,17 +68,18 @@ fn main() {
     let label = format!("rs-{imp}");
     let current = &samples.current;
     let result = run_kernel(TASK, &label, n, setup_ns, iters, || {
-        let m = if parallel {
-            pool.install(|| reference.score_par(black_box(current), samples.n_cur))
-        } else {
-            reference.score(black_box(current), samples.n_cur)
+        let m = match &pool {
+            Some((pool, _)) => {
+                pool.install(|| reference.score_par(black_box(current), samples.n_cur))
+            }
+            None => reference.score(black_box(current), samples.n_cur),
         };
         drift::checksum(&m)
     });
     let mut report = result
         .unwrap_or_else(|e| fail(format!("checksum mismatch: {e}")))
         .with_phase("fit", fit_ns);
-    if parallel {
+    if let Some((_, pool_ns)) = pool {
         report = report.with_phase("pool_start", pool_ns);
     }
     report
