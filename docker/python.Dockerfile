@@ -38,8 +38,8 @@ RUN cd pyext \
  && /opt/build/bin/maturin build --release --locked --offline \
       --interpreter /usr/bin/python3 --target x86_64-unknown-linux-gnu --out /out/wheels \
  && cd /src \
- && cargo build --release --locked --offline -p rpb-bench --bin ffi_pipe \
- && cp target/release/ffi_pipe /out/ffi_pipe \
+ && cargo build --release --locked --offline --target x86_64-unknown-linux-gnu -p rpb-bench --bin ffi_pipe \
+ && cp target/x86_64-unknown-linux-gnu/release/ffi_pipe /out/ffi_pipe \
  && { echo "{"; \
       echo "  \"rustc\": \"$(rustc -V)\","; \
       echo "  \"cargo\": \"$(cargo -V)\","; \
