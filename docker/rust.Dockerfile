@@ -17,17 +17,27 @@ ENV CARGO_HTTP_CAINFO=/tmp/ca-bundle.pem CARGO_HOME=/cargo CARGO_TERM_COLOR=neve
 WORKDIR /src
 COPY rust/ /src/
 RUN cargo fetch --locked
-# Portable build (the default x86-64 target level), the static runner, and a build tuned for the
-# build host's CPU (rs-native: not portable across hosts).
-RUN cargo build --release --locked --offline -p rpb-bench \
+# Portable build (the default x86-64 target level), the static runner, and sum_squares tuned for
+# the build host's CPU (rs-native: not portable across hosts; only that task has a native
+# implementation, so only it is built twice). Every binary target of rpb-bench is copied, as
+# cargo itself reports them (its JSON messages: one "compiler-artifact" line per
+# target, with "executable" set for binaries), so a new src/bin/<task>.rs needs no edit here.
+RUN bins() { grep '"reason":"compiler-artifact"' "$1" | grep '"kind":\["bin"\]' \
+      | grep -o '"executable":"[^"]*"' | cut -d'"' -f4; } \
+ && cargo build --release --locked --offline -p rpb-bench --bins \
+      --message-format=json-render-diagnostics > /tmp/portable.jsonl \
  && RUSTFLAGS="-C target-feature=+crt-static" \
       cargo build --release --locked --offline --target x86_64-unknown-linux-gnu -p runner \
  && RUSTFLAGS="-C target-cpu=native" \
-      cargo build --release --locked --offline --target-dir /src/target-native -p rpb-bench --bin sum_squares \
+      cargo build --release --locked --offline --target-dir /src/target-native -p rpb-bench \
+      --bin sum_squares \
+      --message-format=json-render-diagnostics > /tmp/native.jsonl \
  && mkdir -p /out/native \
- && cp target/release/hello target/release/sum_squares target/release/datagen /out/ \
+ && bins /tmp/portable.jsonl > /tmp/portable.bins && bins /tmp/native.jsonl > /tmp/native.bins \
+ && test -s /tmp/portable.bins && test -s /tmp/native.bins \
+ && xargs -a /tmp/portable.bins cp -v -t /out/ \
+ && xargs -a /tmp/native.bins cp -v -t /out/native/ \
  && cp target/x86_64-unknown-linux-gnu/release/runner /out/runner \
- && cp target-native/release/sum_squares /out/native/sum_squares \
  && { echo "{"; \
       echo "  \"rustc\": \"$(rustc -V)\","; \
       echo "  \"cargo\": \"$(cargo -V)\","; \

@@ -1,7 +1,7 @@
 """Checking the instrument: the runner against `hyperfine -N` in the same image and cpuset.
 
 Both measure wall time from spawn to reaping the child; they should agree within a few percent
-on start-up of `true` and of the Rust hello binary (MEASUREMENT.md section 1). Process start-up
+on start-up of `true` and of the Rust hello binary (docs/methodology.md section 1). Process start-up
 on a shared host drifts over seconds, so the two tools alternate in short rounds inside one
 container, and the medians of all rounds are compared.
 """

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import json
 import math
 import os
-import re
 import signal
-import sys
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -24,8 +18,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from harness import __version__
-from harness.engine import Engine, Limits
-from harness.errors import BundleError, EngineUnavailable, HarnessError, UsageError
+from harness.engine import Limits
+from harness.errors import HarnessError, UsageError
 from harness.host import (
     available_cpus,
     checks,
@@ -33,18 +27,16 @@ from harness.host import (
     engine_checks,
     fingerprint,
     format_cpu_list,
-    git_commit,
-    parse_cpu_list,
 )
-from harness.images import ROOT, BuildOptions, build_images, resolve_tags
-from harness.store import Bundle, check_writable, host_label, latest_bundle, new_run_id
-from harness.suite import DEFAULT_SUITE, Case, Profile, Suite, load_suite, twin_cases
+from harness.images import BuildOptions, build_images, resolve_tags
+from harness.store import Bundle, latest_bundle
+from harness.suite import DEFAULT_SUITE, Suite, load_suite
 
 app = typer.Typer(
     help="Build pinned Python and Rust images, run benchmarks in CPU-pinned containers, "
     "and report where Rust pays off.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True)
@@ -159,289 +151,11 @@ def build(
     Console().print(table)
 
 
-def _image_versions(engine: Any, tag: str, run_id: str) -> dict[str, Any]:
-    res = engine.run(tag, ["cat", "/opt/rpb/versions.json"], run_id=run_id, cpuset=None)
-    try:
-        out = json.loads(res.stdout)
-    except json.JSONDecodeError:
-        return {"error": "no /opt/rpb/versions.json"}
-    return out if isinstance(out, dict) else {}
-
-
-# Options that fix what a run does; `--resume` takes them from the run's manifest instead.
-RUN_SETTINGS = (
-    "cpus",
-    "cpuset",
-    "profile",
-    "task",
-    "image",
-    "impl",
-    "timeout",
-    "seed",
-    "memory",
-    "host",
-    "sessions",
-    "max_sessions",
-    "target_ci",
-    "budget",
-    "aa",
-    "pin",
-    "local",
-)
-_MIN_MEMORY = 6 * 1024 * 1024  # Docker refuses a smaller memory limit
-_SAFE_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-@dataclass
-class RunPlan:
-    """What a run does: from the command line, or from the manifest of a run being resumed."""
-
-    suite: Suite
-    profile: Profile
-    cases: list[Case]
-    cores: list[int]
-    timeout_s: float
-    seed: int
-    memory: str
-    run_id: str
-    host: str
-    bundle: Bundle | None = None  # the bundle of a resumed run
-    aa: bool = False  # A/A: every implementation runs as two identical twins
-    pinned: bool = True  # False: the containers may run on any core (no cpuset)
-    executor: str = "docker"  # or "local": the image's files, chroot, no container
-
-
 def _given(ctx: typer.Context, name: str) -> bool:
     """Whether an option was set on the command line or by its environment variable."""
     source = ctx.get_parameter_source(name)
     # By name: typer ships its own copy of click, whose enum is not click's.
     return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
-
-
-def _memory_bytes(text: str) -> int:
-    from harness.runner import memory_bytes
-
-    n = memory_bytes(text)
-    if n is None:
-        raise UsageError(
-            f"--memory {text} is not a size. Give a number with an optional unit b, k, m or g "
-            "(e.g. 256m or 4g)."
-        )
-    return n
-
-
-def _explicit_cores(text: str, available: list[int]) -> list[int]:
-    cores = parse_cpu_list(text)
-    if not cores:
-        raise UsageError(f"--cpuset '{text}' names no core. Give a CPU list such as 2-3.")
-    outside = sorted(set(cores) - set(available))
-    if outside:
-        raise UsageError(
-            f"--cpuset {text} names cores this process may not use ({format_cpu_list(outside)}). "
-            f"Pick from {format_cpu_list(available)}."
-        )
-    return cores
-
-
-def _new_plan(
-    ctx: typer.Context,
-    *,
-    suite_path: Path,
-    profile: str,
-    task: list[str] | None,
-    image: list[str] | None,
-    cpus: int,
-    cpuset: str | None,
-    timeout: float,
-    impl: list[str] | None = None,
-    seed: int,
-    memory: str,
-    host: str | None,
-    results: Path,
-    knobs: dict[str, Any] | None = None,
-    aa: bool = False,
-    pin: bool = True,
-    local: bool = False,
-) -> RunPlan:
-    suite = load_suite(suite_path)
-    if profile not in suite.profiles:
-        raise UsageError(
-            f"unknown profile '{profile}'. Known profiles: {', '.join(sorted(suite.profiles))}."
-        )
-    prof = _with_knobs(suite.profiles[profile], knobs or {})
-    cases = suite.cases(prof, task, image, impl)
-    if not cases:
-        raise UsageError("the selection has no cases. Check --task and --image.")
-    if aa:
-        cases = twin_cases(cases)
-    if timeout <= 0:
-        raise UsageError(f"--timeout {timeout} must be positive.")
-    if _memory_bytes(memory) < _MIN_MEMORY:
-        raise UsageError(f"--memory {memory} is below Docker's minimum of 6m. Give e.g. 256m.")
-    if local:
-        from harness.local import require_root
-
-        require_root()
-    if not pin:
-        if cpuset is not None or _given(ctx, "cpus"):
-            raise UsageError(
-                "--no-pin lets the benchmarks run on any core: drop --cpus and --cpuset."
-            )
-        cores = available_cpus()
-    elif cpuset is not None:
-        cores = _explicit_cores(cpuset, available_cpus())
-        if _given(ctx, "cpus") and cpus != len(cores):
-            raise UsageError(
-                f"--cpus {cpus} does not match --cpuset {cpuset} ({len(cores)} cores). "
-                "Give one of them."
-            )
-    else:
-        cores = choose_cpuset(cpus, available_cpus())
-    check_writable(results)
-    return RunPlan(
-        suite=suite,
-        profile=prof,
-        cases=cases,
-        cores=cores,
-        timeout_s=timeout,
-        seed=seed,
-        memory=memory,
-        run_id=new_run_id(),
-        host=host_label(host),
-        aa=aa,
-        pinned=pin,
-        executor="local" if local else "docker",
-    )
-
-
-def _with_knobs(prof: Profile, knobs: dict[str, Any]) -> Profile:
-    """The profile with the stopping knobs given on the command line (None: the profile's)."""
-    given = {k: v for k, v in knobs.items() if v is not None}
-    if given.get("sessions", 1) < 1 or given.get("max_sessions", 0) < 0:
-        raise UsageError("--sessions must be at least 1 and --max-sessions at least 0.")
-    if not 0 < given.get("target_ci", 0.5) < 1:
-        raise UsageError(
-            f"--target-ci {given['target_ci']} is not a fraction. Give e.g. 0.01 for +-1 %."
-        )
-    if given.get("budget_s", 1.0) <= 0:
-        raise UsageError(f"--budget {given['budget_s']} must be a positive number of seconds.")
-    return dataclasses.replace(prof, **given)
-
-
-def _recorded_profile(prof: Profile, recorded: dict[str, Any]) -> Profile:
-    """The profile a run used, from its manifest (bundles before adaptive stopping: fixed)."""
-    budget = recorded.get("budget_s")
-    return dataclasses.replace(
-        prof,
-        sessions=int(recorded.get("sessions", prof.sessions)),
-        max_sessions=int(recorded.get("max_sessions") or 0),
-        target_ci=float(recorded.get("target_ci", prof.target_ci)),
-        budget_s=float("inf") if budget is None else float(budget),
-    )
-
-
-def _find_run(results: Path, run_id: str) -> Bundle:
-    found = []
-    if _SAFE_RUN_ID.match(run_id):
-        found = sorted(p for p in results.glob(f"*/{run_id}") if (p / "manifest.json").is_file())
-    if not found:
-        raise BundleError(
-            f"no run {run_id} under {results}/. Give the id of an interrupted run (the last "
-            "folder of results/<host>/<run-id>), with --results if its bundle lives elsewhere"
-        )
-    if len(found) > 1:
-        raise BundleError(
-            f"run {run_id} is in {len(found)} bundles ({', '.join(map(str, found))}). "
-            "Keep one of them"
-        )
-    return Bundle.open(found[0])
-
-
-def _resume_plan(run_id: str, results: Path, suite_path: Path | None) -> RunPlan:
-    bundle = _find_run(results, run_id)
-    m = bundle.manifest()
-    if m.get("status") == "complete":
-        raise UsageError(
-            f"run {run_id} is already complete, there is nothing to resume. Write its report "
-            f"with `harness report {bundle.path}`, or start a new run"
-        )
-    try:
-        recorded = m["suite"]
-        suite_file = suite_path or Path(recorded["path"])
-        profile_name = m["profile"]["name"]
-        case_ids = list(m["cases"])
-        cores = parse_cpu_list(m["cpuset"])
-        timeout_s, seed = float(m["timeout_s"]), int(m["seed"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise BundleError(
-            f"{bundle.path}/manifest.json lacks what a resume needs ({e!r}). Start a new run"
-        ) from e
-    suite = load_suite(suite_file)
-    if suite.digest != recorded.get("sha256"):
-        raise UsageError(
-            f"the suite file {suite_file} changed since run {run_id} started (its sha256 is now "
-            f"{suite.digest[:12]}, the run used {str(recorded.get('sha256'))[:12]}). Restore the "
-            "suite the run started with (--suite names where it is), or start a new run"
-        )
-    prof = _recorded_profile(suite.profiles[profile_name], m["profile"])
-    aa = bool(m.get("aa"))
-    all_cases = suite.cases(prof)
-    by_id = {c.case_id: c for c in (twin_cases(all_cases) if aa else all_cases)}
-    cases = [by_id[cid] for cid in case_ids if cid in by_id]
-    available = available_cpus()
-    if not set(cores) <= set(available):
-        raise UsageError(
-            f"run {run_id} is pinned to cores {format_cpu_list(cores)}, but this process may use "
-            f"only {format_cpu_list(available)}. Resume it where those cores are available"
-        )
-    limits = m.get("limits")
-    if not isinstance(limits, dict):
-        limits = {}  # bundles from before --memory: the default limit
-    return RunPlan(
-        suite=suite,
-        profile=prof,
-        cases=cases,
-        cores=cores,
-        timeout_s=timeout_s,
-        seed=seed,
-        memory=str(limits.get("memory") or Limits().memory),
-        run_id=run_id,
-        host=str(m.get("host") or bundle.path.parent.name),
-        bundle=bundle,
-        aa=aa,
-        pinned=bool(m.get("pinned", True)),
-        executor=str(m.get("executor") or "docker"),
-    )
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _remove_containers(engine: Engine | None, run_id: str, settle_s: float = 0.0) -> None:
-    """Stop and remove the run's containers (by label); a vanished engine is only reported.
-
-    `settle_s`: keep looking that long after the last one went. An interruption can land while
-    a container is being created: the engine finishes creating it after the first look.
-    """
-    if engine is None:
-        return
-    deadline = time.monotonic() + 30
-    quiet_since = time.monotonic()
-    try:
-        while True:
-            found = engine.kit_containers(run_id)
-            for c in found:
-                with contextlib.suppress(Exception):
-                    c.remove(force=True)
-            now = time.monotonic()
-            if found:
-                quiet_since = now
-            if now > deadline or (not found and now - quiet_since >= settle_s):
-                return
-            time.sleep(0.25)
-    except HarnessError as e:
-        _log(f"warning: could not remove the run's containers ({e}). Run `harness clean` later.")
 
 
 def _line(text: str) -> None:
@@ -593,320 +307,95 @@ def run(
     `--resume RUN_ID` finishes it. The run holds its cores until it ends: a second run wanting
     any of them refuses to start.
     """
+    from harness.pipeline import RUN_SETTINGS, RunRequest
+    from harness.pipeline import run as run_pipeline
     from harness.runner import RunInterrupted, interrupt_handler
 
+    names = (*RUN_SETTINGS, "suite_path")
+    request = RunRequest(
+        cpus=cpus,
+        cpuset=cpuset,
+        profile=profile,
+        task=tuple(task or ()),
+        image=tuple(image or ()),
+        impl=tuple(impl or ()),
+        timeout=timeout,
+        seed=seed,
+        memory=memory,
+        host=host,
+        sessions=sessions,
+        max_sessions=max_sessions,
+        target_ci=target_ci,
+        budget=budget,
+        aa=aa,
+        pin=pin,
+        local=local,
+        resume=resume,
+        results=results,
+        suite_path=suite_path,
+        given=frozenset(n for n in names if _given(ctx, n)),
+    )
     previous = {s: signal.signal(s, interrupt_handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        _run(
-            ctx,
-            cpus=cpus,
-            cpuset=cpuset,
-            profile=profile,
-            task=task,
-            image=image,
-            impl=impl,
-            timeout=timeout,
-            seed=seed,
-            memory=memory,
-            host=host,
-            resume=resume,
-            results=results,
-            suite_path=suite_path,
-            knobs={
-                "sessions": sessions,
-                "max_sessions": max_sessions,
-                "target_ci": target_ci,
-                "budget_s": budget,
-            },
-            aa=aa,
-            pin=pin,
-            local=local,
-        )
+        outcome = run_pipeline(request, _RunUi())
     except RunInterrupted as e:  # while the run was being planned: nothing written yet
         typer.echo(f"Interrupted ({e}) before the run started: nothing was written.", err=True)
         raise typer.Exit(128 + e.signum) from None
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-
-
-def _run(
-    ctx: typer.Context,
-    *,
-    cpus: int,
-    cpuset: str | None,
-    profile: str,
-    task: list[str] | None,
-    image: list[str] | None,
-    impl: list[str] | None,
-    timeout: float,
-    seed: int,
-    memory: str,
-    host: str | None,
-    resume: str | None,
-    results: Path,
-    suite_path: Path,
-    knobs: dict[str, Any],
-    aa: bool = False,
-    pin: bool = True,
-    local: bool = False,
-) -> None:
-    from harness.engine import connect
-    from harness.locks import CoreLocks
-    from harness.runner import (
-        RunInterrupted,
-        RunOptions,
-        docker_executor,
-        prepare_inputs,
-        prepare_resume,
-        run_cases,
-    )
-
-    given = {n for n in (*RUN_SETTINGS, "suite_path") if _given(ctx, n)}
-    if resume is not None:
-        clash = [f"--{n.replace('_', '-')}" for n in RUN_SETTINGS if n in given]
-        if clash:
-            raise UsageError(
-                f"--resume continues a run with the settings in its manifest. Drop "
-                f"{', '.join(clash)}"
-            )
-        plan = _resume_plan(resume, results, suite_path if "suite_path" in given else None)
-    else:
-        plan = _new_plan(
-            ctx,
-            suite_path=suite_path,
-            profile=profile,
-            task=task,
-            image=image,
-            impl=impl,
-            cpus=cpus,
-            cpuset=cpuset,
-            timeout=timeout,
-            seed=seed,
-            memory=memory,
-            host=host,
-            results=results,
-            knobs=knobs,
-            aa=aa,
-            pin=pin,
-            local=local,
-        )
-    suite, prof, cases, run_id = plan.suite, plan.profile, plan.cases, plan.run_id
-    cpuset_text = format_cpu_list(plan.cores)
-    limits = Limits(memory=plan.memory)
-    engine: Engine | None = None
-    bundle = plan.bundle
-    active: Bundle | None = None  # the bundle once this attempt has written to it
-    try:
-        engine = connect()
-        # Held for the whole run, taken before anything is written: see harness/locks.py.
-        with CoreLocks(plan.cores, run_id):
-            needed = sorted({c.impl.image for c in cases} | {suite.data_image})
-            tags = resolve_tags(engine, suite, needed)
-            images = {name: engine.require_image(tags[name]) for name in needed}
-            if bundle is not None:
-                manifest = bundle.manifest()
-                for name in needed:
-                    then = str((manifest.get("images") or {}).get(name, {}).get("id"))
-                    if then != images[name]["id"]:
-                        raise UsageError(
-                            f"image {name} was rebuilt since run {run_id} started (now "
-                            f"{str(images[name]['id'])[:19]}, then {then[:19]}). Results of two "
-                            "builds do not mix: start a new run"
-                        )
-                # Containers of an earlier attempt that died without cleaning up.
-                _remove_containers(engine, run_id)
-                active = bundle
-                state = prepare_resume(bundle, [c.case_id for c in cases])
-                bundle.update_manifest(
-                    status="incomplete",
-                    interrupted=False,
-                    finished=None,
-                    error=None,
-                    resumed=[
-                        *(manifest.get("resumed") or []),
-                        {
-                            "at": _now(),
-                            "previous_error": manifest.get("error"),
-                            "finished_cases": len(state.finished),
-                            "dropped_samples": state.dropped_samples,
-                            "harness_version": __version__,
-                            "git_commit": git_commit(ROOT),
-                            "fingerprint": fingerprint(plan.cores),
-                            "argv": sys.argv,
-                        },
-                    ],
-                )
-                finished: frozenset[str] = state.finished
-                _line(
-                    f"resuming run {run_id}: {len(finished)} of {len(cases)} cases finished, "
-                    f"{len(cases) - len(finished)} to go on cpuset {cpuset_text} -> {bundle.path}"
-                )
-            else:
-                for name in needed:
-                    images[name]["versions"] = _image_versions(engine, tags[name], run_id)
-                fp = fingerprint(plan.cores)
-                engine_info = engine.info()
-                warnings = checks(fp, len(plan.cores))
-                if plan.executor == "docker":
-                    warnings += engine_checks(engine_info)
-                for w in warnings:
-                    _log(f"warning: {w}")
-                manifest = {
-                    "run_id": run_id,
-                    "host": plan.host,
-                    "started": _now(),
-                    "finished": None,
-                    "status": "incomplete",
-                    "cpus": len(plan.cores),
-                    "cpuset": cpuset_text,
-                    "profile": {
-                        "name": prof.name,
-                        "size": prof.size,
-                        "sessions": prof.sessions,
-                        "runs": prof.runs,
-                        "warmup": prof.warmup,
-                        "iters": prof.iters,
-                        "max_sessions": prof.session_cap,
-                        "target_ci": prof.target_ci,
-                        "budget_s": None if math.isinf(prof.budget_s) else prof.budget_s,
-                    },
-                    "seed": plan.seed,
-                    "timeout_s": plan.timeout_s,
-                    "limits": {
-                        "memory": limits.memory,
-                        "pids": limits.pids,
-                        "scratch": limits.scratch,
-                    },
-                    "suite": {"name": suite.name, "path": str(suite.path), "sha256": suite.digest},
-                    "baselines": {c.task.name: c.task.baseline for c in cases},
-                    "aa": plan.aa,
-                    "pinned": plan.pinned,
-                    "executor": plan.executor,
-                    "cases": [c.case_id for c in cases],
-                    "base": engine.image(suite.base.tag),
-                    "images": images,
-                    "engine": engine_info,
-                    "fingerprint": fp,
-                    "warnings": warnings,
-                    "harness_version": __version__,
-                    "git_commit": git_commit(ROOT),
-                    "argv": sys.argv,
-                }
-                bundle = active = Bundle.create(results, plan.host, run_id, manifest)
-                finished = frozenset()
-                where = f"cpuset {cpuset_text}" if plan.pinned else "any core (not pinned)"
-                how = " without containers (local)" if plan.executor == "local" else ""
-                _line(f"run {run_id}: {len(cases)} cases on {where}{how} -> {bundle.path}")
-            opts = RunOptions(
-                cpuset=cpuset_text if plan.pinned else None,
-                timeout_s=plan.timeout_s,
-                seed=plan.seed,
-                limits=limits,
-            )
-            todo_cases = [c for c in cases if c.case_id not in finished]
-            if plan.executor == "local":
-                from harness.local import local_executor, prepare_local
-
-                backend = prepare_local(engine, suite, todo_cases, tags, log=_log)
-                bundle.update_manifest(local=backend.manifest())
-                execute = local_executor(backend, opts, prof)
-            else:
-                volume = prepare_inputs(
-                    engine, suite, todo_cases, tags[suite.data_image], run_id, log=_log
-                )
-                execute = docker_executor(engine, run_id, opts, volume, prof)
-            with Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=err,
-                transient=False,
-            ) as progress:
-                todo = prof.sessions * (len(cases) - len(finished))
-                bar = progress.add_task("starting", total=todo)
-
-                known = {"total": todo}  # adaptive stopping may add sessions
-
-                def on_session(case: Any, session: int, i: int, total: int) -> None:
-                    known["total"] = total
-                    progress.update(
-                        bar,
-                        completed=i,
-                        total=total,
-                        description=f"{case.case_id} (session {session + 1})",
-                    )
-
-                run_cases(
-                    bundle,
-                    suite,
-                    cases,
-                    prof,
-                    tags,
-                    execute=execute,
-                    opts=opts,
-                    on_session=on_session,
-                    on_case=_case_done,
-                    finished=finished,
-                )
-                progress.update(bar, completed=known["total"], description="done")
-            bundle.update_manifest(status="complete", interrupted=False, finished=_now())
-    except RunInterrupted as e:
-        # A second Ctrl-C must not cut the clean-up short.
-        for s in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(s, signal.SIG_IGN)
-        name = signal.Signals(e.signum).name
-        _remove_containers(engine, run_id, settle_s=2.0)
-        if active is None:
-            what = "nothing was written" if bundle is None else f"{bundle.path} is unchanged"
-            typer.echo(f"Interrupted ({name}) before the run started: {what}.", err=True)
-        else:
-            m = active.manifest()
-            active.update_manifest(
-                status="incomplete",
-                interrupted=True,
-                finished=_now(),
-                interruptions=[*(m.get("interruptions") or []), {"at": _now(), "signal": name}],
-            )
-            done = len(active.cases())
-            typer.echo(
-                f"Interrupted ({name}): {done} of {len(cases)} cases finished, saved in "
-                f"{active.path}. Finish the run with: harness run --resume {run_id} "
-                f"--results {results}",
-                err=True,
-            )
-        raise typer.Exit(128 + e.signum) from None
-    except HarnessError as e:
-        if active is not None and isinstance(e, EngineUnavailable):
-            # The engine went away mid-run: one Error line with what is kept and how to go on.
-            what = f"the Docker engine went away during the run ({e.detail or e})"
-            active.update_manifest(status="incomplete", error=what)
-            raise EngineUnavailable(
-                f"{what}. {len(active.cases())} of {len(cases)} cases finished; everything "
-                f"measured so far is saved in {active.path}. Once the engine is back, finish "
-                f"the run with `harness run --resume {run_id} --results {results}`",
-                e.detail,
-            ) from e
-        if active is not None:
-            active.update_manifest(status="incomplete", error=str(e))
-            typer.echo(
-                f"The run stopped; what it measured is in {active.path}. Once fixed, finish it "
-                f"with: harness run --resume {run_id} --results {results}",
-                err=True,
-            )
-        raise
+    if outcome.signal is not None:
+        typer.echo(outcome.message, err=True)
+        raise typer.Exit(128 + signal.Signals[outcome.signal].value)
+    bundle = outcome.bundle
     assert bundle is not None
     rows = bundle.cases()
-    _summarize_cases(rows, [c.case_id for c in cases])
+    _summarize_cases(rows, list(bundle.manifest().get("cases") or []))
     typer.echo(str(bundle.path))
     ok = sum(1 for r in rows if r.get("status") == "ok")
     _line(f"{ok} of {len(rows)} cases ok. Next: harness report {bundle.path}")
 
 
+class _RunUi:
+    """`harness run`'s messages on stderr and its progress bar (rich)."""
+
+    def line(self, text: str) -> None:
+        _line(text)
+
+    def case_done(self, row: dict[str, Any]) -> None:
+        _case_done(row)
+
+    @contextlib.contextmanager
+    def progress(self, total: int) -> Iterator[Callable[[Any, int, int, int], None]]:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=False,
+        ) as progress:
+            bar = progress.add_task("starting", total=total)
+            known = {"total": total}  # adaptive stopping may add sessions
+
+            def update(case: Any, session: int, i: int, total: int) -> None:
+                if case is None:  # the run is over
+                    progress.update(bar, completed=known["total"], description="done")
+                    return
+                known["total"] = total
+                progress.update(
+                    bar,
+                    completed=i,
+                    total=total,
+                    description=f"{case.case_id} (session {session + 1})",
+                )
+
+            yield update
+
+
 def write_report(bundle: Bundle) -> dict[str, Path]:
     """Aggregate a bundle and write summary.csv, report.md and report.html into it."""
-    from harness import analysis, report
+    from harness import frames, report
 
     manifest = bundle.manifest()
     samples = bundle.samples()
@@ -915,8 +404,8 @@ def write_report(bundle: Bundle) -> dict[str, Path]:
         raise HarnessError(
             f"{bundle.path} has no samples yet. Run `harness run` (or resume it) first"
         )
-    summary = analysis.summarize(samples, cases)
-    speed = analysis.speedups(
+    summary = frames.summarize(samples, cases)
+    speed = frames.speedups(
         samples,
         summary,
         manifest.get("baselines", {}),
@@ -1030,22 +519,8 @@ def compare(
         )
     if not (math.isfinite(noise) and 0 <= noise < 1):
         raise UsageError(f"--noise {noise} is not a fraction. Give e.g. 0.01 for 1 %")
-    csv_base = markdown = None
-    if csv_path is not None:
-        csv_base = _output_path(csv_path, "--csv", "compare")
-        if csv_base.suffix == ".csv":
-            csv_base = csv_base.with_suffix("")
-    if markdown_path is not None:
-        markdown = _output_path(markdown_path, "--markdown", "compare.md")
-    contents = [comparison.read(path) for path in paths]  # every bundle checked before output
-    sides: list[comparison.Side] = []
-    seen: dict[Path, str] = {}
-    for i, (path, data) in enumerate(zip(paths, contents, strict=True), 1):
-        side = comparison.side(f"B{i}", path, *data)
-        _line(f"{side.name}: {side.label} ({side.settings}) <- {path}")
-        if (first := seen.setdefault(path.resolve(), side.name)) != side.name:
-            _line(f"warning: {side.name} is the same bundle as {first}")
-        sides.append(side)
+    csv_base, markdown = _compare_outputs(csv_path, markdown_path)
+    sides = _compare_sides(paths)
     _line(f"comparing {len(sides)} bundles (hierarchical bootstrap)")
     result = comparison.compare(sides, noise)
     for w in result.warnings:
@@ -1061,6 +536,36 @@ def compare(
             _write_output(target, comparison.render_csv(frame), "--csv")
     if markdown is not None:
         _write_output(markdown, comparison.render_markdown(result), "--markdown")
+
+
+def _compare_outputs(
+    csv_path: Path | None, markdown_path: Path | None
+) -> tuple[Path | None, Path | None]:
+    """Where compare's --csv (a base name) and --markdown go; checked before any work."""
+    csv_base = markdown = None
+    if csv_path is not None:
+        csv_base = _output_path(csv_path, "--csv", "compare")
+        if csv_base.suffix == ".csv":
+            csv_base = csv_base.with_suffix("")
+    if markdown_path is not None:
+        markdown = _output_path(markdown_path, "--markdown", "compare.md")
+    return csv_base, markdown
+
+
+def _compare_sides(paths: list[Path]) -> list[Any]:
+    """Every bundle read and checked before any output; one line naming each."""
+    from harness import compare as comparison
+
+    contents = [comparison.read(path) for path in paths]
+    sides: list[comparison.Side] = []
+    seen: dict[Path, str] = {}
+    for i, (path, data) in enumerate(zip(paths, contents, strict=True), 1):
+        side = comparison.side(f"B{i}", path, *data)
+        _line(f"{side.name}: {side.label} ({side.settings}) <- {path}")
+        if (first := seen.setdefault(path.resolve(), side.name)) != side.name:
+            _line(f"warning: {side.name} is the same bundle as {first}")
+        sides.append(side)
+    return sides
 
 
 @app.command()
@@ -1106,6 +611,55 @@ def calibrate(
             f"{r['hyperfine_min_us']:.1f} µs",
         )
     Console().print(table)
+
+
+def _checksum_rule(task: Any) -> str:
+    if task.kind == "process":
+        return f"stdout exactly {task.expected_stdout!r}"
+    if task.kind == "service":
+        return "seeded requests answered right, malformed ones refused"
+    return str(task.checksum.describe())
+
+
+@app.command("list")
+@handles_errors
+def list_cmd(
+    *,
+    profile: Annotated[
+        str | None, typer.Option(help="Show only this profile's sizes (default: every profile).")
+    ] = None,
+    cpus: Annotated[int, typer.Option(help="Cores a run would pin (thread sweeps: P=1..N).")] = 1,
+    suite_path: SuiteOpt = DEFAULT_SUITE,
+) -> None:
+    """Show the suite as a run reads it: tasks, kinds, implementations, sizes, checksum rules."""
+    from harness.kinds import kind_of
+    from harness.suite import expand_threads
+
+    suite = load_suite(suite_path)
+    if profile is not None and profile not in suite.profiles:
+        raise UsageError(
+            f"unknown profile '{profile}'. Known profiles: {', '.join(sorted(suite.profiles))}."
+        )
+    profiles = [suite.profiles[profile]] if profile else list(suite.profiles.values())
+    out = Console()
+    out.print(f"suite {suite.name} ({suite.path}), sha256 {suite.digest[:12]}")
+    for task in suite.tasks.values():
+        kind = kind_of(task)
+        sizes = "; ".join(
+            f"{p.name}: {', '.join('-' if n is None else f'{n:,}' for n in kind.sizes(task, p))}"
+            for p in profiles
+        )
+        out.print(
+            f"\n[bold]{task.name}[/bold] ({task.kind}: {kind.description})\n"
+            f"  {task.description}\n  baseline {task.baseline}; metric: {kind.metric}; "
+            f"checksum: {_checksum_rule(task)}; sizes: {sizes}",
+            highlight=False,
+        )
+        table = Table("implementation", "route", "image", "threads", "argv")
+        for impl in task.impls:
+            threads = ", ".join(str(t) for _, t in expand_threads(impl, cpus))
+            table.add_row(impl.name, impl.route, impl.image, threads, " ".join(impl.argv))
+        out.print(table)
 
 
 @app.command()

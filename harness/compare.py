@@ -4,12 +4,12 @@
 - settings A vs B on one host (pinned or not, Docker or local runner): per case, each bundle's
   median and CV and its ratio to the first bundle, with a hierarchical-bootstrap CI and verdict;
 - hosts: the speed-ups of each bundle side by side. Across hosts compare these ratios (Python
-  over Rust on the same host), not absolute times (MEASUREMENT.md §5).
+  over Rust on the same host), not absolute times (docs/methodology.md §5).
 
-Everything is computed by analysis.py, as for `harness report`: a case's median, CV and
+Everything is computed by frames.py and stats.py, as for `harness report`: a case's median, CV and
 speed-ups here are those of its bundle's report. The metric of a case is kernel time per
 iteration when it reports iterations in every bundle where it passed, else wall time per
-process (the rule of `analysis.speedups`).
+process (the rule of `frames.speedups`).
 
 `load` is the only function that reads files; the others are pure and return pandas frames,
 strings or rich renderables. The first bundle (B1) is the reference of every ratio.
@@ -30,7 +30,7 @@ from rich.console import RenderableType
 from rich.table import Column, Table
 from rich.text import Text
 
-from harness import analysis
+from harness import frames, stats
 from harness.errors import BundleError
 from harness.report import (
     DASH,
@@ -46,13 +46,13 @@ from harness.store import Bundle
 SAME = "same"
 FASTER = "faster"
 SLOWER = "slower"
-# `analysis.verdict` judges a speed-up (above 1: faster). A ratio of times is the other way round.
+# `stats.verdict` judges a speed-up (above 1: faster). A ratio of times is the other way round.
 _TIME_VERDICT = {
-    analysis.FASTER: SLOWER,
-    analysis.SLOWER: FASTER,
-    analysis.NO_DIFFERENCE: SAME,
+    stats.FASTER: SLOWER,
+    stats.SLOWER: FASTER,
+    stats.NO_DIFFERENCE: SAME,
 }
-_STYLE = {FASTER: "green", SLOWER: "red", analysis.FASTER: "green", analysis.SLOWER: "red"}
+_STYLE = {FASTER: "green", SLOWER: "red", stats.FASTER: "green", stats.SLOWER: "red"}
 # C0 and C1 control characters: a name from another host's bundle must not drive the terminal.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -92,7 +92,7 @@ MEDIAN_COLUMNS = [
 ]
 
 SPEEDUP_COLUMNS = [
-    *analysis.SPEEDUP_COLUMNS[:6],  # task, size, impl, lang, reference_kind, reference
+    *frames.SPEEDUP_COLUMNS[:6],  # task, size, impl, lang, reference_kind, reference
     "bundle",
     "label",
     "status",
@@ -128,12 +128,12 @@ def _profile_name(profile: Any) -> str:
 
 @dataclass(frozen=True, eq=False)
 class Side:
-    """One bundle of a comparison, summarised once (`analysis.summarize`)."""
+    """One bundle of a comparison, summarised once (`frames.summarize`)."""
 
     name: str  # B1, B2, ...: the position on the command line; B1 is the reference
     path: str
     manifest: Mapping[str, Any]
-    samples: Sequence[analysis.Sample]
+    samples: Sequence[frames.Sample]
     cases: Sequence[Mapping[str, Any]]
     summary: pd.DataFrame
 
@@ -177,15 +177,15 @@ def side(
     name: str,
     path: str | Path,
     manifest: Mapping[str, Any],
-    samples: Sequence[analysis.Sample],
+    samples: Sequence[frames.Sample],
     cases: Sequence[Mapping[str, Any]],
     *,
     seed: int = 0,
-    n_boot: int = analysis.N_BOOT,
+    n_boot: int = stats.N_BOOT,
     warmup_iters: int = 1,
 ) -> Side:
     """A bundle's contents as one side of a comparison."""
-    summary = analysis.summarize(samples, cases, warmup_iters, seed, n_boot=n_boot)
+    summary = frames.summarize(samples, cases, warmup_iters, seed, n_boot=n_boot)
     return Side(name, str(path), manifest, samples, cases, summary)
 
 
@@ -288,20 +288,20 @@ def _status(row: Mapping[str, Any] | None) -> tuple[str, str | None]:
     """(status, reason) of one case in one bundle: 'ok' when it may enter a ratio."""
     if row is None:
         return "missing", "not in this bundle"
-    if analysis._comparable(row):
+    if frames.comparable(row):
         return "ok", None
     status, reason = _text(row["status"]), _text(row["reason"]) or None
     if status == "ok":  # cases.jsonl says ok, but the samples say otherwise
         checksum_ok = row["checksum_ok"]
-        if analysis._present(checksum_ok) and not bool(checksum_ok):
+        if frames.present(checksum_ok) and not bool(checksum_ok):
             return "invalid", "checksum mismatch"
         return "failed", "no completed run"
     return status or "failed", reason
 
 
-def _by_key(summary: pd.DataFrame) -> dict[analysis.CaseKey, dict[Any, Any]]:
+def _by_key(summary: pd.DataFrame) -> dict[frames.CaseKey, dict[Any, Any]]:
     return {
-        (str(r["task"]), str(r["impl"]), analysis._size(r["size"])): r
+        (str(r["task"]), str(r["impl"]), frames.size_of(r["size"])): r
         for r in summary.to_dict("records")
     }
 
@@ -310,7 +310,7 @@ def _spread(values: Sequence[float]) -> float:
     """(max - min) / median of `values`; NaN when one is missing or the median is 0."""
     if len(values) < 2 or any(math.isnan(v) for v in values):
         return math.nan
-    mid = analysis.median(values)
+    mid = stats.median(values)
     return (max(values) - min(values)) / mid if mid > 0 else math.nan
 
 
@@ -319,7 +319,7 @@ def medians(
     noise: float = 0.01,
     *,
     seed: int = 0,
-    n_boot: int = analysis.N_BOOT,
+    n_boot: int = stats.N_BOOT,
     warmup_iters: int = 1,
 ) -> pd.DataFrame:
     """Table 1, one row per (case, bundle), for every case of any bundle.
@@ -334,26 +334,27 @@ def medians(
     enters no ratio.
     """
     tables = [_by_key(s.summary) for s in sides]
-    by_case = [analysis._by_case(s.samples) for s in sides]
+    by_case = [frames.by_case(s.samples) for s in sides]
     out: list[dict[str, Any]] = []
-    for key in analysis._ordered_keys(k for t in tables for k in t):
+    for key in frames.ordered_keys(k for t in tables for k in t):
         rows = [t.get(key) for t in tables]
         states = [_status(r) for r in rows]
         ok = [status == "ok" for status, _ in states]
         passed = [r for r, good in zip(rows, ok, strict=True) if good and r is not None]
-        metric = None
-        if passed:
-            kernel = all(analysis._present(r["kernel_median_ns"]) for r in passed)
-            metric = "kernel" if kernel else "wall"
+        # The kind's metric where every bundle measured it (older bundles: kernel or wall).
+        metrics = {str(r["metric"]) for r in passed}
+        metric = metrics.pop() if len(metrics) == 1 else ("wall" if passed else None)
         meds = [
-            float(r[f"{metric}_median_ns"]) if good and r is not None else math.nan
+            float(r["metric_median_ns" if r["metric"] == metric else "wall_median_ns"])
+            if good and r is not None
+            else math.nan
             for r, good in zip(rows, ok, strict=True)
         ]
         spread = _spread(meds)
         case_id = next(str(r["case_id"]) for r in rows if r is not None)
 
         sessions = [
-            analysis._metric_sessions(analysis._measured(bc.get(key, [])), metric, warmup_iters)
+            frames.sessions_of(frames.measured(bc.get(key, [])), metric, warmup_iters)
             if good and metric is not None
             else []
             for bc, good in zip(by_case, ok, strict=True)
@@ -362,13 +363,13 @@ def medians(
             ratio = low = high = math.nan
             verdict = None
             if i and ok[0] and ok[i] and metric is not None:
-                ratio, low, high = analysis.hierarchical_ratio_ci(
+                ratio, low, high = stats.hierarchical_ratio_ci(
                     sessions[i],
                     sessions[0],
                     n_boot=n_boot,
-                    seed=analysis._seed_for(seed, case_id, metric, s.name),
+                    seed=stats.seed_for(seed, case_id, metric, s.name),
                 )
-                verdict = _TIME_VERDICT[analysis.verdict(low, high, noise)]
+                verdict = _TIME_VERDICT[stats.verdict(low, high, noise)]
             out.append(
                 {
                     "task": key[0],
@@ -404,11 +405,11 @@ def speedups(
     noise: float = 0.01,
     *,
     seed: int = 0,
-    n_boot: int = analysis.N_BOOT,
+    n_boot: int = stats.N_BOOT,
     warmup_iters: int = 1,
 ) -> pd.DataFrame:
     """Table 2, one row per (task, size, impl, reference kind, bundle): every speed-up that
-    `analysis.speedups` finds in any bundle (against the baselines of that bundle's manifest
+    `frames.speedups` finds in any bundle (against the baselines of that bundle's manifest
     and its best Python library), side by side. A ratio a bundle lacks (the case or its
     reference did not pass there) has status "missing". `spread` is that of table 1, over the
     speed-ups, NaN unless every bundle has the ratio. The best Python library may differ
@@ -416,7 +417,7 @@ def speedups(
     """
     tables: list[dict[_SpeedKey, dict[Any, Any]]] = []
     for s in sides:
-        frame = analysis.speedups(
+        frame = frames.speedups(
             s.samples,
             s.summary,
             s.manifest.get("baselines") or {},
@@ -430,7 +431,7 @@ def speedups(
             {
                 (
                     str(r["task"]),
-                    analysis._size(r["size"]),
+                    frames.size_of(r["size"]),
                     str(r["impl"]),
                     str(r["reference_kind"]),
                 ): r
@@ -513,7 +514,7 @@ def compare(
     noise: float = 0.01,
     *,
     seed: int = 0,
-    n_boot: int = analysis.N_BOOT,
+    n_boot: int = stats.N_BOOT,
     warmup_iters: int = 1,
 ) -> Comparison:
     """Both tables, the bundles' legend, warnings and notes for two or more bundles."""
@@ -575,7 +576,7 @@ def _medians_cell(r: Mapping[str, Any], reference: Mapping[str, Any]) -> Text:
     if r["status"] != "ok":
         return Text(_not_ok(r), style="yellow")
     cell = Text(_median_text(r))
-    if analysis._present(r["ratio"]):
+    if frames.present(r["ratio"]):
         cell.append(f"\n{_ratio_text(r)} ")
         cell.append(str(r["verdict"]), style=_STYLE.get(str(r["verdict"]), ""))
     elif r["bundle"] != reference["bundle"]:
@@ -584,12 +585,12 @@ def _medians_cell(r: Mapping[str, Any], reference: Mapping[str, Any]) -> Text:
 
 
 def _percent(x: Any) -> str:
-    return format_percent(x) if analysis._present(x) else DASH
+    return format_percent(x) if frames.present(x) else DASH
 
 
 def _spread_text(x: Any) -> str:
     """A spread to 0.1 %: finer differences between runs are noise, not information."""
-    return f"{100 * float(x):.1f} %" if analysis._present(x) else DASH
+    return f"{100 * float(x):.1f} %" if frames.present(x) else DASH
 
 
 def _speed_cell(r: Mapping[str, Any], reference: str) -> Text:
@@ -676,7 +677,7 @@ def _md_medians_cells(r: Mapping[str, Any], reference: bool) -> list[str]:
         return [_md(_not_ok(r)), *[""] * (width - 1)]
     cells = [format_ns(r["median_ns"]), _percent(r["cv"])]
     if not reference:
-        present = analysis._present(r["ratio"])
+        present = frames.present(r["ratio"])
         cells += [_ratio_text(r) if present else DASH, str(r["verdict"]) if present else DASH]
     return cells
 

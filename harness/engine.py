@@ -33,11 +33,16 @@ DATA_MOUNT = "/data"
 # A benchmark writes scratch files here only; the root file system is read-only.
 SCRATCH = "/tmp"  # noqa: S108 - a tmpfs inside the container, not the host's /tmp
 NOBODY = "65534:65534"
+# Where a task that writes files to disk (suite: output = "disk") gets a writable volume.
+OUTPUT_MOUNT = "/out"
+# A wait that failed after this share of its timeout had passed expired (timer slack aside).
+_WAIT_EXPIRED = 0.9
+_PING_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits of a benchmark container (MEASUREMENT.md section 2)."""
+    """Resource limits of a benchmark container (docs/methodology.md section 2)."""
 
     memory: str = "4g"
     pids: int = 512
@@ -230,7 +235,22 @@ class Engine:
         return str(img.id)
 
     def tag(self, image_id: str, repository: str, tag: str) -> None:
-        self.api.tag(image_id, repository, tag, force=True)
+        """Tag an image (moving the tag if another image has it)."""
+        try:
+            self.api.tag(image_id, repository, tag, force=True)
+        except docker.errors.ImageNotFound as e:
+            raise HarnessError(
+                f"tagging image {image_id} as {repository}:{tag} failed: the engine has no such "
+                "image (removed meanwhile?). Run `harness build` again"
+            ) from e
+        except docker.errors.APIError as e:
+            raise HarnessError(
+                f"tagging image {image_id} as {repository}:{tag} failed: "
+                f"{e.explanation or e}. Check the tag in the suite's [base] table and run "
+                "`harness build` again"
+            ) from e
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise _engine_error(e) from e
 
     # ----- volumes -----------------------------------------------------------------------------
     def volume_exists(self, name: str) -> bool:
@@ -249,8 +269,19 @@ class Engine:
             raise _engine_error(e) from e
 
     def remove_volume(self, name: str) -> None:
-        with suppress(docker.errors.NotFound):
+        """Remove a volume; one that is already gone is fine."""
+        try:
             self.client.volumes.get(name).remove(force=True)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as e:
+            raise HarnessError(
+                f"removing volume {name} failed: {e.explanation or e}. If a container still "
+                f"uses it, remove that container (docker ps -a --filter volume={name}) and "
+                "try again"
+            ) from e
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise _engine_error(e) from e
 
     # ----- containers --------------------------------------------------------------------------
     @contextmanager
@@ -290,6 +321,8 @@ class Engine:
         hardened: bool = True,
         user: str = NOBODY,
         inspect: Callable[[dict[str, Any]], None] | None = None,
+        network_mode: str = "none",
+        output_volume: str | None = None,
     ) -> RunResult:
         """Run argv in a fresh, pinned, hardened container and return its output.
 
@@ -308,21 +341,30 @@ class Engine:
             data_read_only=data_read_only,
             hardened=hardened,
             user=user,
+            network_mode=network_mode,
+            output_volume=output_volume,
         )
         with self._container(**kwargs) as c:
             timed_out = False
+            started = time.monotonic()
             try:
                 status = c.wait(timeout=timeout_s)
                 exit_code: int | None = int(status.get("StatusCode", -1))
-            except requests.exceptions.ReadTimeout:
-                timed_out = True
-                exit_code = None
-                # The engine may be gone too: then reading the logs below says so.
-                with suppress(docker.errors.DockerException, requests.exceptions.RequestException):
-                    c.kill()
             except docker.errors.NotFound:
                 return RunResult(None, "", "", timed_out)  # removed from outside (docker rm -f)
-            except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            except requests.exceptions.RequestException as e:
+                # An expired wait is not always a ReadTimeout: over a unix socket docker-py
+                # raises ConnectionError (urllib3's read timeout inside). The wait ran its full
+                # time and the engine still answers: the session timed out. An engine that went
+                # away ends the wait early or leaves the ping unanswered.
+                waited = time.monotonic() - started
+                if waited < timeout_s * _WAIT_EXPIRED or not self._answers():
+                    raise _engine_error(e) from e
+                timed_out = True
+                exit_code = None
+                with suppress(docker.errors.DockerException, requests.exceptions.RequestException):
+                    c.kill()
+            except docker.errors.DockerException as e:
                 raise _engine_error(e) from e
             try:
                 out = c.logs(stdout=True, stderr=False).decode("utf-8", "replace")
@@ -340,6 +382,76 @@ class Engine:
             except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
                 raise _engine_error(e) from e
         return RunResult(exit_code, out, err, timed_out, oom_killed)
+
+    # ----- long-running containers (servers) ---------------------------------------------------
+    def start(
+        self,
+        image: str,
+        argv: list[str],
+        *,
+        run_id: str,
+        cpuset: str | None,
+        labels: dict[str, str] | None = None,
+        limits: Limits | None = None,
+    ) -> Container:
+        """Start a pinned, hardened container in the background (a server); the caller
+        removes it with `remove`."""
+        kwargs = container_config(
+            image, argv, run_id=run_id, cpuset=cpuset, labels=labels, limits=limits
+        )
+        try:
+            return self.client.containers.run(detach=True, **kwargs)
+        except docker.errors.ImageNotFound as e:
+            raise ImageMissing(image) from e
+        except docker.errors.APIError as e:
+            raise HarnessError(f"starting a container failed: {e.explanation or e}.") from e
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise _engine_error(e) from e
+
+    def remove(self, container: Container) -> None:
+        """Remove a container, running or not; one already gone is fine."""
+        with suppress(docker.errors.DockerException, requests.exceptions.RequestException):
+            container.remove(force=True)
+
+    def state(self, container: Container) -> dict[str, Any]:
+        """The container's State (Running, ExitCode, OOMKilled); gone: not running."""
+        try:
+            container.reload()
+        except docker.errors.NotFound:
+            return {"Running": False, "ExitCode": None, "Status": "removed"}
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise _engine_error(e) from e
+        return dict(container.attrs.get("State") or {})
+
+    def logs(self, container: Container) -> str:
+        """Everything the container wrote to stdout and stderr ('' once it is gone)."""
+        try:
+            return str(container.logs(stdout=True, stderr=True).decode("utf-8", "replace"))
+        except docker.errors.NotFound:
+            return ""
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise _engine_error(e) from e
+
+    def cgroup_stats(self, container: Container) -> dict[str, int | None]:
+        """CPU time (ns) and peak memory (bytes) of a running container, from its cgroup
+        (v1: cpuacct.usage, memory.max_usage_in_bytes; v2: cpu.stat, memory.peak)."""
+        try:
+            code, out = container.exec_run(["sh", "-c", _CGROUP_SCRIPT], user=NOBODY)
+        except docker.errors.APIError as e:
+            raise HarnessError(f"reading the container's cgroup failed: {e}.") from e
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise _engine_error(e) from e
+        text = out.decode("utf-8", "replace") if isinstance(out, bytes) and code == 0 else ""
+        return parse_cgroup_stats(text)
+
+    def _answers(self) -> bool:
+        """Whether the engine answers a ping within a few seconds (asked after a failed call,
+        so a hung engine does not hold the run for the client's own 600 s timeout)."""
+        try:
+            r = self.api.get(f"{self.api.base_url}/_ping", timeout=_PING_TIMEOUT_S)
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
+            return False
+        return r.status_code == 200
 
     def kit_containers(self, run_id: str | None = None) -> list[Container]:
         """The kit's own containers (of one run, or all). A container inherits its image's
@@ -435,13 +547,18 @@ def container_config(
     data_read_only: bool = True,
     hardened: bool = True,
     user: str = NOBODY,
+    network_mode: str = "none",
+    output_volume: str | None = None,
 ) -> dict[str, Any]:
     """The keyword arguments of `containers.run` for one container of the kit.
 
-    Hardened (the default, MEASUREMENT.md section 2): no network, memory limit without swap,
+    Hardened (the default, docs/methodology.md section 2): no network, memory limit without swap,
     pids limit, read-only root file system with a tmpfs for scratch, a non-root user, every
     capability dropped, no-new-privileges. Nothing from the host is mounted but the data
-    volume; never the Docker socket. argv must be a list (exec form): it never meets a shell.
+    volume (and, for tasks that write files to disk, an output volume at OUTPUT_MOUNT); never
+    the Docker socket. `network_mode` "container:ID" joins another kit container's network
+    namespace (a load generator on its server's loopback). argv must be a list (exec form): it
+    never meets a shell.
     """
     if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
         raise TypeError(f"argv must be a non-empty list of strings (exec form), not {argv!r}")
@@ -449,12 +566,14 @@ def container_config(
     mounts = []
     if data_volume:
         mounts.append(Mount(DATA_MOUNT, data_volume, type="volume", read_only=data_read_only))
+    if output_volume:
+        mounts.append(Mount(OUTPUT_MOUNT, output_volume, type="volume", read_only=False))
     kwargs: dict[str, Any] = {
         "image": image,
         "command": argv,
         "labels": {KIT_LABEL: KIT, RUN_LABEL: run_id, **(labels or {})},
         "mounts": mounts,
-        "network_mode": "none",
+        "network_mode": network_mode,
         "mem_limit": limits.memory,
         "memswap_limit": limits.memory,  # equal to the memory limit: no swap
         "pids_limit": limits.pids,
@@ -472,6 +591,33 @@ def container_config(
             security_opt=["no-new-privileges"],
         )
     return kwargs
+
+
+_CGROUP_SCRIPT = (
+    "cat /sys/fs/cgroup/cpuacct/cpuacct.usage /sys/fs/cgroup/cpu,cpuacct/cpuacct.usage "
+    "2>/dev/null | head -n1; cat /sys/fs/cgroup/memory/memory.max_usage_in_bytes "
+    "/sys/fs/cgroup/memory.peak 2>/dev/null | head -n1; "
+    "grep '^usage_usec' /sys/fs/cgroup/cpu.stat 2>/dev/null || true"
+)
+
+
+def parse_cgroup_stats(text: str) -> dict[str, int | None]:
+    """`cgroup_stats`'s output: a cgroup v1 CPU line (ns), a memory line (bytes), and on
+    cgroup v2 a `usage_usec N` line instead of the first."""
+    cpu: int | None = None
+    peak: int | None = None
+    numbers: list[int] = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == "usage_usec" and parts[1].isdigit():
+            cpu = int(parts[1]) * 1000
+        elif len(parts) == 1 and parts[0].isdigit():
+            numbers.append(int(parts[0]))
+    if cpu is None and len(numbers) == 2:
+        cpu, peak = numbers
+    elif numbers:
+        peak = numbers[-1]
+    return {"cpu_ns": cpu, "peak_bytes": peak}
 
 
 def connect(retries: int = 1) -> Engine:

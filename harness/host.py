@@ -1,4 +1,5 @@
-"""Host facts: CPU lists, the cpuset a run uses, and the host fingerprint (MEASUREMENT.md 6).
+"""Host facts: CPU lists, the cpuset a run uses, and the host fingerprint (docs/methodology.md
+section 6).
 
 Host files are read through a root path so tests can point it at a fake tree.
 """
@@ -54,10 +55,13 @@ def available_cpus() -> list[int]:
     return sorted(os.sched_getaffinity(0))
 
 
-def choose_cpuset(n: int, available: list[int]) -> list[int]:
+def choose_cpuset(n: int, available: list[int], root: Path = Path("/")) -> list[int]:
     """N distinct cores for each benchmark container.
 
-    Takes the highest-numbered cores: CPU 0 usually serves most interrupts and housekeeping.
+    One hardware thread per physical core while there are cores left (two threads of one core
+    share its execution units and caches), and among those the highest-numbered: CPU 0 usually
+    serves most interrupts and housekeeping. Only when N exceeds the physical cores do siblings
+    join, again highest first. Without topology files every CPU counts as a core of its own.
     """
     if n < 1:
         raise UsageError(f"--cpus {n} is not allowed. Give at least 1.")
@@ -66,7 +70,39 @@ def choose_cpuset(n: int, available: list[int]) -> list[int]:
             f"--cpus {n} exceeds the {len(available)} cores this host offers "
             f"({format_cpu_list(available)}). Give at most {len(available)}."
         )
-    return sorted(available)[-n:]
+    ours = set(available)
+    cores: dict[frozenset[int], list[int]] = {}
+    for cpu in sorted(ours):
+        cores.setdefault(_core_of(root, cpu), []).append(cpu)
+    # Each core's threads highest first; a core ranks by its highest available thread.
+    threads = sorted((sorted(t, reverse=True) for t in cores.values()), reverse=True)
+    order = [t[0] for t in threads] + sorted((c for t in threads for c in t[1:]), reverse=True)
+    return sorted(order[:n])
+
+
+def _core_of(root: Path, cpu: int) -> frozenset[int]:
+    """The hardware threads of `cpu`'s physical core (just `cpu` when the kernel does not say)."""
+    text = _read(root, f"sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list")
+    try:
+        threads = frozenset(parse_cpu_list(text)) if text else frozenset()
+    except UsageError:
+        threads = frozenset()
+    return threads if cpu in threads else frozenset({cpu})
+
+
+def shared_cores(cpuset: list[int], siblings: dict[Any, str]) -> list[list[int]]:
+    """The physical cores with two or more hardware threads in `cpuset`, each as its threads in
+    the cpuset. `siblings` maps a CPU to its thread_siblings_list (as in the fingerprint)."""
+    ours = set(cpuset)
+    found: set[tuple[int, ...]] = set()
+    for text in siblings.values():
+        try:
+            threads = ours.intersection(parse_cpu_list(text))
+        except UsageError:
+            continue
+        if len(threads) > 1:
+            found.add(tuple(sorted(threads)))
+    return [list(t) for t in sorted(found)]
 
 
 def _read(root: Path, rel: str) -> str | None:
@@ -174,10 +210,15 @@ def checks(fp: dict[str, Any], n_cpus: int) -> list[str]:
         )
     if fp.get("swap_devices"):
         warnings.append("swap is enabled: a benchmark near its memory limit may page.")
-    sib = fp.get("smt_siblings") or {}
-    if any("," in v or "-" in v for v in sib.values()):
+    # A sibling outside the cpuset is no concern (the container never runs there); two threads
+    # of one core inside it are.
+    cpuset = parse_cpu_list(fp.get("cpuset") or "")
+    shared = shared_cores(cpuset, fp.get("smt_siblings") or {})
+    if shared:
+        which = " and ".join(format_cpu_list(t) for t in shared)
         warnings.append(
-            "the cpuset includes SMT siblings: two benchmark threads may share a physical core."
+            f"the cpuset includes SMT siblings (CPUs {which} share a physical core): "
+            "two benchmark threads may share a core."
         )
     if n_cpus == len(parse_cpu_list(fp.get("cores_available") or "0")):
         warnings.append(

@@ -1,8 +1,8 @@
 """Reports from a results bundle: Markdown, self-contained HTML and the summary CSV.
 
 Every function returns a string; only the CLI or the results store writes files. Both reports
-render one view model (`_context`) built from the manifest, `analysis.summarize`,
-`analysis.speedups` and the case statuses, so they always say the same thing.
+render one view model (`_context`) built from the manifest, `frames.summarize`,
+`frames.speedups` and the case statuses, so they always say the same thing.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from harness import analysis
+from harness import frames
+from harness.suite import RUST_ROUTES
 
 TEMPLATES = Path(__file__).parent / "templates"
 DASH = "—"
@@ -222,10 +223,9 @@ def _speed_cell(sp: Mapping[str, Any] | None) -> dict[str, str]:
 
 def _order_key(row: Mapping[str, Any]) -> tuple[int, float]:
     """Comparable cases slowest first (speed-ups grow down the table); failures last."""
-    if row["status"] != "ok" or _missing(row["wall_median_ns"]):
+    if row["status"] != "ok" or _missing(row["metric_median_ns"]):
         return (1, 0.0)
-    kernel = row["kernel_median_ns"]
-    return (0, -float(kernel if not _missing(kernel) else row["wall_median_ns"]))
+    return (0, -float(row["metric_median_ns"]))
 
 
 def _checksum_text(x: Any) -> str:
@@ -264,6 +264,8 @@ def _task_sections(
                     {
                         "impl": _text(r["impl"]),
                         "lang": _text(r["lang"]) or DASH,
+                        "route": _text(r["route"]) or DASH,
+                        "cores": cores_text(r["threads"]),
                         "size": format_size(size),
                         "status": _text(r["status"]),
                         "wall": format_ns(r["wall_median_ns"]),
@@ -312,8 +314,15 @@ def _range_text(values: list[float]) -> str:
     return low if low == high else f"{low}–{high}"
 
 
-def _is_rust_route(impl: str, lang: Any) -> bool:
-    return lang == "rust" or impl.startswith(analysis.RUST_FROM_PYTHON_PREFIX)
+def cores_text(threads: Any) -> str:
+    """How many cores a figure used: "1", or "N (parallel)" so it is never read as a
+    single-core result."""
+    n = 1 if _missing(threads) else int(threads)
+    return f"{n} (parallel)" if n > 1 else "1"
+
+
+def _is_rust_route(row: Mapping[str, Any]) -> bool:
+    return str(row.get("route")) in RUST_ROUTES
 
 
 def _overview(speed: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -327,9 +336,9 @@ def _overview(speed: list[dict[str, Any]]) -> list[dict[str, str]]:
         vs_best = {r["impl"]: r for r in rows if r["reference_kind"] == "best_python"}
         best_name = next((str(r["reference"]) for r in vs_best.values()), None)
         best_row = next((r for r in vs_base if r["impl"] == best_name), None)
-        rust = [r for r in vs_base if _is_rust_route(str(r["impl"]), r["lang"])]
+        rust = [r for r in vs_base if _is_rust_route(r)]
         if not rust:  # no baseline: rank the Rust routes against the best Python library
-            rust = [r for r in vs_best.values() if _is_rust_route(str(r["impl"]), r["lang"])]
+            rust = [r for r in vs_best.values() if _is_rust_route(r)]
         top = max(rust, key=lambda r: float(r["speedup"]), default=None)
         top_vs_best = vs_best.get(top["impl"]) if top is not None else None
         out.append(
@@ -339,7 +348,7 @@ def _overview(speed: list[dict[str, Any]]) -> list[dict[str, str]]:
                 "metric": str(rows[0]["metric"]),
                 "best_python": best_name or DASH,
                 "best_python_vs_baseline": _speed_cell(best_row)["text"],
-                "rust": str(top["impl"]) if top is not None else DASH,
+                "rust": _with_cores(top),
                 "rust_vs_baseline": (
                     _speed_cell(top)["text"]
                     if top is not None and top["reference_kind"] == "baseline"
@@ -351,11 +360,18 @@ def _overview(speed: list[dict[str, Any]]) -> list[dict[str, str]]:
     return out
 
 
+def _with_cores(row: Mapping[str, Any] | None) -> str:
+    if row is None:
+        return DASH
+    n = 1 if _missing(row.get("threads")) else int(row["threads"])
+    return f"{row['impl']} ({n} cores)" if n > 1 else str(row["impl"])
+
+
 def _geomeans(speed: pd.DataFrame) -> list[dict[str, str]]:
     if speed.empty:
         return []
     table: dict[str, dict[str, str]] = {}
-    for r in _records(analysis.geomean_speedups(speed)):
+    for r in _records(frames.geomean_speedups(speed)):
         row = table.setdefault(
             str(r["impl"]),
             {"impl": str(r["impl"]), "lang": _text(r["lang"]), "baseline": "", "best_python": ""},
@@ -418,7 +434,7 @@ def _stops(cases: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
 
 def _aa(speedups: pd.DataFrame) -> dict[str, Any] | None:
     """The A/A section of a `harness run --aa` bundle: each twin pair's ratio and verdict."""
-    pairs = _records(analysis.aa_pairs(speedups))
+    pairs = _records(frames.aa_pairs(speedups))
     if not pairs:
         return None
     return {

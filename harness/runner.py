@@ -12,37 +12,29 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import re
 import signal
 import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass, replace
+from typing import Any
 
-from harness.engine import Engine, Limits, RunResult
+import docker.errors
+from docker.utils import parse_bytes
+
+from harness.engine import OUTPUT_MOUNT, Engine, RunResult
 from harness.errors import HarnessError
+from harness.kinds import kind_of, metric_of
+from harness.kinds.context import Executor, RunOptions, SessionContext
+from harness.kinds.kernel import last_json_line
+from harness.schema import SAMPLE_SCHEMA
 from harness.store import CASES, SAMPLES, Bundle, atomic_write
 from harness.suite import Case, Profile, Suite
 
 RUNNER = "/opt/rpb/bin/runner"
 DATAGEN = "/opt/rpb/bin/datagen"
-SAMPLE_SCHEMA = 1
 TAIL = 2000
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    cpuset: str | None
-    timeout_s: float = 600.0
-    seed: int = 0
-    limits: Limits = field(default_factory=Limits)
-
-
-class Executor(Protocol):
-    """Runs one argv in an image and returns its output (Docker here, a fake in unit tests)."""
-
-    def __call__(self, image: str, argv: list[str], case: Case) -> RunResult: ...
+__all__ = ["Executor", "RunOptions", "SessionContext"]
 
 
 def runner_argv(profile: Profile, timeout_s: float, argv: list[str]) -> list[str]:
@@ -74,18 +66,6 @@ def schedule(cases: list[Case], sessions: int, seed: int) -> list[tuple[Case, in
     return order
 
 
-def parse_kernel_line(stdout: str) -> dict[str, Any] | None:
-    """The program's own JSON line: the last non-empty line of its stdout."""
-    for line in reversed(stdout.splitlines()):
-        if line.strip():
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError:
-                return None
-            return obj if isinstance(obj, dict) else None
-    return None
-
-
 def signal_name(signum: int) -> str:
     try:
         return signal.Signals(signum).name
@@ -93,15 +73,14 @@ def signal_name(signum: int) -> str:
         return f"signal {signum}"
 
 
-_SIZE = re.compile(r"^([0-9]+)([bkmg]?)$", re.IGNORECASE)
-
-
 def memory_bytes(text: str) -> int | None:
-    """A Docker memory size ('256m', '4g', '1048576') in bytes; None if it is not one."""
-    m = _SIZE.match(text.strip())
-    if not m:
+    """A Docker memory size ('256m', '4g', '1048576') in bytes, by the Docker SDK's own
+    parser; None if it is not one."""
+    try:
+        n = parse_bytes(text.strip())
+    except (docker.errors.DockerException, ValueError, OverflowError, TypeError):
         return None
-    return int(m.group(1)) * 1024 ** "bkmg".index((m.group(2) or "b").lower())
+    return n if isinstance(n, int) and n > 0 else None
 
 
 # A process killed by SIGKILL whose peak RSS came this close to the container's memory limit
@@ -173,11 +152,13 @@ def samples_from_output(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Turn the runner's JSON lines into samples; returns (samples, failure reason or None).
 
-    `memory` is the container's memory limit, to tell an out-of-memory kill by its peak RSS.
+    The case's kind parses what each process printed (its checksum, and for a kernel its
+    timings). `memory` is the container's memory limit, to tell an out-of-memory kill by its
+    peak RSS.
     """
     samples: list[dict[str, Any]] = []
     reason: str | None = None
-    expected = case.expected_checksum()
+    kind = kind_of(case.task)
     for line in result.stdout.splitlines():
         if not line.strip():
             continue
@@ -189,28 +170,20 @@ def samples_from_output(
         if "error" in run:
             reason = reason or f"runner: {run['error']}"
             continue
-        checksum: str | None
-        setup_ns = None
-        iter_ns: list[int] = []
-        if case.task.kind == "kernel":
-            k = parse_kernel_line(run.get("stdout", ""))
-            if k is None:
-                checksum = None
-            else:
-                checksum = str(k.get("checksum"))
-                setup_ns = k.get("setup_ns")
-                iter_ns = [int(x) for x in k.get("iter_ns", [])]
-        else:
-            checksum = run.get("stdout")
+        parsed: dict[str, Any] = kind.parse(run)  # type: ignore[attr-defined]
         ok_exit = run.get("exit_code") == 0 and not run.get("timed_out")
+        checksum = parsed.get("checksum")
         sample = {
             "schema": SAMPLE_SCHEMA,
+            "kind": kind.name,
             "case_id": case.case_id,
             "task": case.task.name,
             "impl": case.impl.name,
             "lang": lang,
+            "route": case.impl.route,
             "image": image,
             "size": case.size,
+            "threads": case.threads,
             "session": session,
             "run": run.get("run"),
             "warmup": bool(run.get("warmup")),
@@ -221,12 +194,14 @@ def samples_from_output(
             "exit_code": run.get("exit_code"),
             "signal": run.get("signal"),
             "timed_out": bool(run.get("timed_out")),
-            "setup_ns": setup_ns,
-            "iter_ns": iter_ns,
+            "setup_ns": parsed.get("setup_ns"),
+            "iter_ns": parsed.get("iter_ns") or [],
             "checksum": checksum,
-            "checksum_ok": ok_exit and checksum is not None and checksum == expected,
+            "checksum_ok": ok_exit and case.checksum_agrees(checksum),
             "stderr_tail": run.get("stderr_tail", "")[-TAIL:] if not ok_exit else "",
         }
+        if parsed.get("phases_ns"):
+            sample["phases_ns"] = parsed["phases_ns"]
         samples.append(sample)
         if not ok_exit and reason is None:
             reason = run_failure(run, result.oom_killed, memory)
@@ -234,6 +209,19 @@ def samples_from_output(
     if not samples and reason is None:
         reason = "the runner printed no samples"
     return samples, reason
+
+
+def runner_session(
+    case: Case, index: int, ctx: SessionContext
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One container session of a process or kernel case: the measuring runner around the
+    profile's warm-up and measured process runs of the program."""
+    values = {"outdir": OUTPUT_MOUNT} if case.task.output == "disk" else {}
+    argv = runner_argv(ctx.profile, ctx.opts.timeout_s, case.argv(ctx.profile.iters, **values))
+    result = ctx.execute(ctx.image(case), argv, case)
+    return samples_from_output(
+        case, index, case.impl.image, ctx.lang(case), result, memory=ctx.opts.limits.memory
+    )
 
 
 def case_status(case: Case, samples: list[dict[str, Any]], reasons: list[str]) -> dict[str, Any]:
@@ -256,25 +244,31 @@ def case_status(case: Case, samples: list[dict[str, Any]], reasons: list[str]) -
         got = ", ".join(repr(c) for c in row["checksums"]) or "none"
         row.update(
             status="invalid",
-            reason=f"checksum mismatch: expected {case.expected_checksum()!r}, got {got}",
+            reason=f"checksum mismatch ({case.task.checksum.describe()}): expected "
+            f"{case.expected_checksum()!r}, got {got}",
         )
     return row
 
 
 # ----- inputs ----------------------------------------------------------------------------------
-def data_volume_name(suite: Suite) -> str:
+def data_volume_name(suite: Suite, generator_id: str = "") -> str:
+    """The data volume of a suite's inputs, keyed to what makes them: every task's generator,
+    seed and file pattern, and the ID of the image whose datagen writes them (a rebuilt
+    generator writes a fresh volume instead of trusting old files)."""
     specs = sorted(
         (t.name, t.input.generator, t.input.seed, t.input.file)
         for t in suite.tasks.values()
         if t.input is not None
     )
-    return "rpb-data-" + hashlib.sha256(repr(specs).encode()).hexdigest()[:12]
+    key = repr((specs, generator_id)) if generator_id else repr(specs)
+    return "rpb-data-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
 class InputJob:
     """One input file a run needs: where it goes, the datagen argv that writes it, and the
-    suite's reference checksum it must have. The Docker and the local backend share these."""
+    suite's reference checksum the generator must report (None: the generator's checksum is
+    not the task's answer). The Docker and the local backend share these."""
 
     path: str
     argv: tuple[str, ...]
@@ -282,8 +276,9 @@ class InputJob:
 
 
 def input_jobs(cases: list[Case]) -> list[InputJob]:
-    """The input files the cases need, once each (A/A twins share theirs), in a stable order.
-    Each case's own task says how its input is made: twin tasks are not in `suite.tasks`."""
+    """The input files the cases need, once each (A/A twins and tasks reading the same file
+    share it), in a stable order. Each case's own task says how its input is made: twin tasks
+    are not in `suite.tasks`."""
     jobs: dict[str, InputJob] = {}
     for c in cases:
         spec, n = c.task.input, c.size
@@ -291,23 +286,50 @@ def input_jobs(cases: list[Case]) -> list[InputJob]:
             continue
         path = spec.path_for(n)
         argv = (DATAGEN, spec.generator, "--n", str(n), "--seed", str(spec.seed), "--out", path)
-        jobs.setdefault(path, InputJob(path, argv, c.task.reference.get(n)))
+        ref = c.task.reference.get(n) if spec.checks_reference else None
+        if path not in jobs or (jobs[path].reference is None and ref is not None):
+            jobs[path] = InputJob(path, argv, ref)
     return [jobs[p] for p in sorted(jobs)]
 
 
 def check_generated(job: InputJob, res: RunResult) -> None:
-    """Raise unless datagen succeeded and reported the suite's reference checksum."""
-    info = parse_kernel_line(res.stdout) if res.exit_code == 0 else None
+    """Raise unless datagen succeeded and, where the suite says so, reported the reference."""
+    info = last_json_line(res.stdout) if res.exit_code == 0 else None
     if info is None:
         raise HarnessError(
             f"generating {job.path} failed (exit status {res.exit_code}): {res.stderr[-TAIL:]}"
         )
-    if str(info.get("checksum")) != job.reference:
+    if job.reference is not None and str(info.get("checksum")) != job.reference:
         raise HarnessError(
             f"generated input {job.path} has checksum {info.get('checksum')}, but the suite's "
             f"reference is {job.reference}. The generator changed: fix it or the "
             "suite's reference values."
         )
+
+
+# Prints "<sha256>  <path>" and then "<path>.sha256 <recorded>" for each present path.
+_VERIFY = (
+    'for f in "$@"; do [ -f "$f" ] || continue; sha256sum "$f"; '
+    'printf "%s.sha256 %s\n" "$f" "$(cat "$f.sha256" 2>/dev/null)"; done'
+)
+_RECORD = 'sha256sum "$1" | cut -d" " -f1 > "$1.sha256.tmp" && mv "$1.sha256.tmp" "$1.sha256"'
+
+
+def verified_inputs(output: str) -> set[str]:
+    """The paths whose file's sha256 (a `sha256sum` line) equals the one recorded beside it
+    when it was generated (a `PATH.sha256 DIGEST` line), from `_VERIFY`'s output."""
+    actual: dict[str, str] = {}
+    recorded: dict[str, str] = {}
+    for line in output.splitlines():
+        parts = line.split()
+        if len(parts) != 2:
+            continue
+        first, second = parts
+        if first.endswith(".sha256") and first.startswith("/"):
+            recorded[first.removesuffix(".sha256")] = second
+        else:
+            actual[second] = first
+    return {p for p, digest in actual.items() if recorded.get(p) == digest}
 
 
 def prepare_inputs(
@@ -319,24 +341,27 @@ def prepare_inputs(
     *,
     log: Callable[[str], None],
 ) -> str:
-    """Generate every input the cases need into the shared data volume, once; check each
-    generated file's checksum against the suite's reference value."""
-    volume = data_volume_name(suite)
+    """Generate every input the cases need into the shared data volume, once. A file made
+    before is used again only when its sha256 still equals the one recorded when it was made;
+    otherwise it is made again. Where the suite says so, a new file's generator checksum must
+    equal the task's reference."""
+    image = engine.require_image(datagen_image)
+    volume = data_volume_name(suite, str(image["id"]))
     if not engine.volume_exists(volume):
         engine.create_volume(volume, {"rpb.data": "inputs"})
     jobs = input_jobs(cases)
     if not jobs:
         return volume
-    listing = engine.run(
+    check = engine.run(
         datagen_image,
-        ["find", "/data", "-type", "f"],
+        ["sh", "-c", _VERIFY, "verify", *(j.path for j in jobs)],
         run_id=run_id,
         cpuset=None,
         data_volume=volume,
     )
-    present = set(listing.stdout.split())
+    good = verified_inputs(check.stdout)
     for job in jobs:
-        if job.path in present:
+        if job.path in good:
             continue
         log(f"generating input {job.path}")
         argv = list(job.argv)
@@ -350,6 +375,17 @@ def prepare_inputs(
             user="0:0",
         )
         check_generated(job, res)
+        rec = engine.run(
+            datagen_image,
+            ["sh", "-c", _RECORD, "record", job.path],
+            run_id=run_id,
+            cpuset=None,
+            data_volume=volume,
+            data_read_only=False,
+            user="0:0",
+        )
+        if rec.exit_code != 0:
+            raise HarnessError(f"recording the checksum of {job.path} failed: {rec.stderr[-TAIL:]}")
     return volume
 
 
@@ -360,8 +396,19 @@ def session_timeout(profile: Profile, opts: RunOptions) -> float:
     return (profile.runs + profile.warmup) * opts.timeout_s + 60
 
 
+def case_limits(case: Case, opts: RunOptions) -> Any:
+    """The run's container limits with the task's own pids limit, where it sets one."""
+    return replace(opts.limits, pids=case.task.pids) if case.task.pids else opts.limits
+
+
 def docker_executor(
-    engine: Engine, run_id: str, opts: RunOptions, volume: str | None, profile: Profile
+    engine: Engine,
+    run_id: str,
+    opts: RunOptions,
+    volume: str | None,
+    profile: Profile,
+    *,
+    output_volume: str | None = None,
 ) -> Executor:
     timeout_s = session_timeout(profile, opts)
 
@@ -372,12 +419,41 @@ def docker_executor(
             run_id=run_id,
             cpuset=opts.cpuset,
             labels={"rpb.case": case.case_id},
-            limits=opts.limits,
+            limits=case_limits(case, opts),
             data_volume=volume,
+            output_volume=output_volume if case.task.output == "disk" else None,
             timeout_s=timeout_s,
         )
 
     return execute
+
+
+def output_volume_name(run_id: str) -> str:
+    return f"rpb-out-{run_id.lower()}"
+
+
+def prepare_output_volume(engine: Engine, cases: list[Case], image: str, run_id: str) -> str | None:
+    """A disk-backed volume that the run's tasks with `output = "disk"` write into (a tmpfs
+    would hide the cost of the disk), writable by the benchmarks' user; None when no task
+    writes to disk. The run removes it when it ends."""
+    if not any(c.task.output == "disk" for c in cases):
+        return None
+    name = output_volume_name(run_id)
+    if not engine.volume_exists(name):
+        engine.create_volume(name, {"rpb.output": run_id})
+    # The volume's root belongs to root: its owner opens it to the benchmarks' user (sticky,
+    # like /tmp), with every capability dropped.
+    res = engine.run(
+        image,
+        ["chmod", "1777", OUTPUT_MOUNT],
+        run_id=run_id,
+        cpuset=None,
+        output_volume=name,
+        user="0:0",
+    )
+    if res.exit_code != 0:
+        raise HarnessError(f"preparing the output volume {name} failed: {res.stderr[-TAIL:]}")
+    return name
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -421,6 +497,27 @@ def signals_held() -> Iterator[None]:
         raise RunInterrupted(signum)
 
 
+@dataclass
+class _Progress:
+    """Where each unfinished case stands in a run."""
+
+    planned: dict[str, int]
+    done: dict[str, int]
+    spent: dict[str, float]
+    collected: dict[str, list[dict[str, Any]]]
+    reasons: dict[str, list[str]]
+
+    @classmethod
+    def of(cls, case_ids: Collection[str], sessions: int) -> _Progress:
+        return cls(
+            planned=dict.fromkeys(case_ids, sessions),
+            done=dict.fromkeys(case_ids, 0),
+            spent=dict.fromkeys(case_ids, 0.0),
+            collected={cid: [] for cid in case_ids},
+            reasons={cid: [] for cid in case_ids},
+        )
+
+
 def run_cases(
     bundle: Bundle,
     suite: Suite,
@@ -433,72 +530,46 @@ def run_cases(
     on_session: Callable[[Case, int, int, int], None] | None = None,
     on_case: Callable[[dict[str, Any]], None] | None = None,
     finished: Collection[str] = (),
+    engine: Engine | None = None,
+    run_id: str = "",
 ) -> list[dict[str, Any]]:
     """Run every session of every case in interleaved order; returns the new case rows.
 
-    Adaptive stopping works per comparison group, the implementations of one task at one size:
-    while any of them needs another session, every one of them gets one, in a new shuffled
-    round, so the two sides of a speed-up always see the same rounds of the host (a case that
-    stopped early would otherwise be compared with sessions run at another time). A failing
-    case stops at once; the others stop together, each with its own reason.
+    Each session is run by the case's kind (harness/kinds/). Adaptive stopping works per
+    comparison group, the implementations of one task at one size: while any of them needs
+    another session, every one of them gets one, in a new shuffled round, so the two sides of
+    a speed-up always see the same rounds of the host (a case that stopped early would
+    otherwise be compared with sessions run at another time). A failing case stops at once;
+    the others stop together, each with its own reason.
 
     Cases named in `finished` (a resumed run's cases.jsonl) are skipped; the others keep their
     places in the full run's order, so a resumed run interleaves as the first one would have.
     A failing session (crash, timeout, killed container) fails its case, never the run.
+    `engine` is needed by kinds with containers of their own (service); `run_id` labels them.
     """
     order = [
         (c, s) for c, s in schedule(cases, profile.sessions, opts.seed) if c.case_id not in finished
     ]
     todo = {c.case_id: c for c in cases if c.case_id not in finished}
+    ctx = SessionContext(suite, profile, opts, tags, execute, engine, run_id)
+    _prepare_kinds(bundle, list(todo.values()), ctx)
     groups: dict[tuple[str, int | None], list[str]] = {}
     for c in todo.values():
         groups.setdefault((c.task.name, c.size), []).append(c.case_id)
-    planned = dict.fromkeys(todo, profile.sessions)
-    done = dict.fromkeys(todo, 0)
-    spent = dict.fromkeys(todo, 0.0)
-    collected: dict[str, list[dict[str, Any]]] = {cid: [] for cid in todo}
-    reasons: dict[str, list[str]] = {cid: [] for cid in todo}
+    state = _Progress.of(todo, profile.sessions)
     rows: list[dict[str, Any]] = []
     rng = random.Random(opts.seed + 1)
     executed = 0
     while order:
         more: list[tuple[Case, int]] = []
         for j, (case, session) in enumerate(order):
-            cid = case.case_id
             if on_session:
                 # Sessions known so far: done, left in this round, and added for the next.
                 on_session(case, session, executed, executed + len(order) - j + len(more))
-            image = tags[case.impl.image]
-            lang = suite.images[case.impl.image].lang
-            argv = runner_argv(profile, opts.timeout_s, case.argv(profile.iters))
-            t0 = time.monotonic()
-            result = execute(image, argv, case)
-            spent[cid] += time.monotonic() - t0
+            samples = _one_session(case, session, ctx, state)
             executed += 1
-            samples, reason = samples_from_output(
-                case, session, case.impl.image, lang, result, memory=opts.limits.memory
-            )
-            collected[cid].extend(samples)
-            if reason:
-                reasons[cid].append(reason)
-            done[cid] += 1
-            new_rows: list[dict[str, Any]] = []
             group = groups[(case.task.name, case.size)]
-            if all(done[m] == planned[m] for m in group):
-                whys = {
-                    m: stop_reason(collected[m], profile, done[m], spent[m], reasons[m])
-                    for m in group
-                }
-                going_on = any(why is None for why in whys.values())
-                for m in list(group):
-                    why = whys[m]
-                    if going_on and why != "failed":
-                        planned[m] += 1
-                        more.append((todo[m], done[m]))
-                        continue
-                    assert why is not None  # a case that needs more goes on with its group
-                    new_rows.append(finish_case(todo[m], collected[m], reasons[m], done[m], why))
-                    group.remove(m)
+            new_rows = _settle_group(group, todo, state, profile, more)
             rows.extend(new_rows)
             with signals_held():
                 bundle.append_samples(samples)
@@ -513,19 +584,80 @@ def run_cases(
     return rows
 
 
+def _prepare_kinds(bundle: Bundle, cases: list[Case], ctx: SessionContext) -> None:
+    """Let kinds that need it look at all their cases before the first session (the service
+    kind finds its request rates); what they found is kept in the manifest, so a resumed run
+    uses the same."""
+    kept = bundle.manifest().get("kind_state") or {}
+    for name in dict.fromkeys(kind_of(c.task).name for c in cases):
+        kind = kind_of(next(c.task for c in cases if c.task.kind == name))
+        prepare = getattr(kind, "prepare", None)
+        if prepare is None:
+            continue
+        ctx.state.update(kept.get(name) or {})
+        found = prepare([c for c in cases if c.task.kind == name], ctx)
+        if found:
+            bundle.update_manifest(kind_state={**kept, name: found})
+
+
+def _one_session(
+    case: Case, session: int, ctx: SessionContext, state: _Progress
+) -> list[dict[str, Any]]:
+    cid = case.case_id
+    t0 = time.monotonic()
+    samples, reason = kind_of(case.task).session(case, session, ctx)
+    state.spent[cid] += time.monotonic() - t0
+    state.collected[cid].extend(samples)
+    if reason:
+        state.reasons[cid].append(reason)
+    state.done[cid] += 1
+    return samples
+
+
+def _settle_group(
+    group: list[str],
+    todo: dict[str, Case],
+    state: _Progress,
+    profile: Profile,
+    more: list[tuple[Case, int]],
+) -> list[dict[str, Any]]:
+    """Once every member of a comparison group has had its planned sessions: either every
+    member gets one more (some member needs it), or each stops with its own reason. Returns
+    the rows of the members that stopped (and drops them from the group)."""
+    if not all(state.done[m] == state.planned[m] for m in group):
+        return []
+    whys = {
+        m: stop_reason(state.collected[m], profile, state.done[m], state.spent[m], state.reasons[m])
+        for m in group
+    }
+    going_on = any(why is None for why in whys.values())
+    rows: list[dict[str, Any]] = []
+    for m in list(group):
+        why = whys[m]
+        if going_on and why != "failed":
+            state.planned[m] += 1
+            more.append((todo[m], state.done[m]))
+            continue
+        assert why is not None  # a case that needs more goes on with its group
+        rows.append(finish_case(todo[m], state.collected[m], state.reasons[m], state.done[m], why))
+        group.remove(m)
+    return rows
+
+
 def finish_case(
     case: Case, samples: list[dict[str, Any]], reasons: list[str], sessions: int, why: str
 ) -> dict[str, Any]:
     """The case's row once it stops: status, sessions, why it stopped, its median and the
     warnings a reader of its numbers needs (outliers)."""
-    from harness.analysis import case_metric, case_sessions, case_warnings, median
+    from harness.frames import case_sessions, case_warnings
+    from harness.stats import median
 
     row = case_status(case, samples, reasons)
     row.update(sessions=sessions, stop_reason=why, warnings=[])
     if row["status"] == "ok":
         values = [v for session in case_sessions(samples) for run in session for v in run]
         row.update(
-            metric=case_metric(samples),
+            metric=metric_of(samples),
             median_ns=median(values) if values else None,
             warnings=case_warnings(samples),
         )
@@ -552,7 +684,8 @@ def stop_reason(  # noqa: PLR0911 - one return per reason to stop
     cap = profile.session_cap
     if cap == profile.sessions:
         return f"fixed number of sessions ({cap})"
-    from harness.analysis import case_sessions, hierarchical_median_ci
+    from harness.frames import case_sessions
+    from harness.stats import hierarchical_median_ci
 
     sessions = case_sessions(samples)
     if not sessions:

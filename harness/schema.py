@@ -23,7 +23,13 @@ from typing import Any
 from harness.errors import BundleError
 
 BUNDLE_SCHEMA = 1
-SAMPLE_SCHEMA = 1
+# Sample rows (samples.jsonl). History:
+#   1: process runs of the process and kernel kinds.
+#   2: `kind`, `route`, `threads`, `phases_ns`; service samples (one per load phase: `phase`,
+#      `target_rps`, `requests`, `errors`, `rps`, `per_request_ns`, `latency_ns`,
+#      `client_cpu_ns`, `server_cpu_ns`, `server_maxrss_kb`).
+SAMPLE_SCHEMA = 2
+SAMPLE_SCHEMAS = (1, 2)
 # The run id `store.new_run_id` makes: UTC time stamp, then random hex.
 RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{4,16}$")
 # What `store.host_label` makes: one path component of safe characters.
@@ -77,6 +83,10 @@ def _dict_of_str(x: Any) -> bool:
     return isinstance(x, dict) and all(isinstance(v, str) for v in x.values())
 
 
+def _dict_of_nonneg(x: Any) -> bool:
+    return isinstance(x, dict) and all(_nonneg(v) for v in x.values())
+
+
 def _str_or_dict(x: Any) -> bool:
     return isinstance(x, str | dict)
 
@@ -112,6 +122,8 @@ MANIFEST_FIELDS: dict[str, tuple[bool, Check, str]] = {
     "executor": (False, _opt(_str), "a string"),
     "pinned": (False, _opt(_bool), "true or false"),
     "aa": (False, _opt(_bool), "true or false"),
+    "routes": (False, _opt(_dict), "an object"),
+    "kind_state": (False, _opt(_dict), "an object"),
 }
 
 SAMPLE_FIELDS: dict[str, tuple[bool, Check, str]] = {
@@ -136,6 +148,20 @@ SAMPLE_FIELDS: dict[str, tuple[bool, Check, str]] = {
     "checksum": (False, _opt(_str), "a string"),
     "checksum_ok": (False, _opt(_bool), "true or false"),
     "stderr_tail": (False, _opt(_str), "a string"),
+    "kind": (False, _opt(_str), "a string"),
+    "route": (False, _opt(_str), "a string"),
+    "threads": (False, _opt(_nonneg_int), "a non-negative integer"),
+    "phases_ns": (False, _opt(_dict_of_nonneg), "an object of non-negative numbers"),
+    "phase": (False, _opt(_str), "a string"),
+    "target_rps": (False, _opt(_nonneg), "a non-negative number"),
+    "requests": (False, _opt(_nonneg), "a non-negative number"),
+    "errors": (False, _opt(_nonneg), "a non-negative number"),
+    "rps": (False, _opt(_nonneg), "a non-negative number"),
+    "per_request_ns": (False, _opt(_nonneg), "a non-negative number"),
+    "latency_ns": (False, _opt(_dict_of_nonneg), "an object of non-negative numbers"),
+    "client_cpu_ns": (False, _opt(_nonneg), "a non-negative number"),
+    "server_cpu_ns": (False, _opt(_nonneg), "a non-negative number"),
+    "server_maxrss_kb": (False, _opt(_nonneg), "a non-negative number"),
 }
 
 CASE_FIELDS: dict[str, tuple[bool, Check, str]] = {
@@ -220,10 +246,11 @@ def validate_manifest(manifest: Any, where: str) -> dict[str, Any]:
 def validate_sample(row: Mapping[str, Any], where: str) -> None:
     """One samples.jsonl row; `where` is 'path:line'."""
     schema = row.get("schema")
-    if schema != SAMPLE_SCHEMA or not _int(schema):
+    if schema not in SAMPLE_SCHEMAS or not _int(schema):
         raise BundleError(
-            f"{where} has sample schema {_shown(schema)}; this harness reads schema "
-            f"{SAMPLE_SCHEMA}. Use the harness version that wrote the bundle"
+            f"{where} has sample schema {_shown(schema)}; this harness reads schemas "
+            f"{', '.join(map(str, SAMPLE_SCHEMAS))}. Use the harness version that wrote the "
+            "bundle"
         )
     _fields(row, SAMPLE_FIELDS, where)
 

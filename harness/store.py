@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import BundleError, HarnessError, UsageError
 from harness.schema import (
@@ -35,6 +35,9 @@ from harness.schema import (
     validate_manifest,
     validate_sample,
 )
+
+if TYPE_CHECKING:
+    from harness.pipeline import RunPlan
 
 RESULTS_DIR = Path("results")
 MANIFEST = "manifest.json"
@@ -329,6 +332,50 @@ class Bundle:
         with _writing(target, self.path, report=True):
             atomic_write(target, data)
         return target
+
+
+def run_manifest(plan: RunPlan, **facts: Any) -> dict[str, Any]:
+    """The manifest of a new run: what it does (from its plan: profile, cases, cpuset,
+    limits, suite, baselines, routes) and the facts found when it started (images, engine,
+    host fingerprint, warnings, versions, passed as keywords)."""
+    prof, suite = plan.profile, plan.suite
+    from harness.engine import Limits
+
+    limits = Limits(memory=plan.memory)
+    return {
+        "run_id": plan.run_id,
+        "host": plan.host,
+        "finished": None,
+        "status": "incomplete",
+        "cpus": len(plan.cores),
+        "cpuset": plan.cpuset,
+        "profile": {
+            "name": prof.name,
+            "size": prof.size,
+            "sessions": prof.sessions,
+            "runs": prof.runs,
+            "warmup": prof.warmup,
+            "iters": prof.iters,
+            "max_sessions": prof.session_cap,
+            "target_ci": prof.target_ci,
+            "budget_s": None if prof.budget_s == float("inf") else prof.budget_s,
+            "load_s": prof.load_s,
+        },
+        "seed": plan.seed,
+        "timeout_s": plan.timeout_s,
+        "limits": {"memory": limits.memory, "pids": limits.pids, "scratch": limits.scratch},
+        "suite": {"name": suite.name, "path": str(suite.path), "sha256": suite.digest},
+        "baselines": {c.task.name: c.task.baseline for c in plan.cases},
+        "routes": {
+            c.case_id: {"route": c.impl.route, "threads": c.threads, "kind": c.task.kind}
+            for c in plan.cases
+        },
+        "aa": plan.aa,
+        "pinned": plan.pinned,
+        "executor": plan.executor,
+        "cases": [c.case_id for c in plan.cases],
+        **facts,
+    }
 
 
 def latest_bundle(results: Path) -> Path:

@@ -1,4 +1,4 @@
-"""Adaptive stopping (MEASUREMENT.md section 3) with a fake executor: logic, not timing."""
+"""Adaptive stopping (docs/methodology.md section 3) with a fake executor: logic, not timing."""
 
 from __future__ import annotations
 

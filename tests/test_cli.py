@@ -41,11 +41,12 @@ def test_every_command_has_help(command):
     [
         (
             ["run", "--task", "nope"],
-            "Error: unknown task 'nope'. Known tasks: startup, sum_squares.",
+            "Error: unknown task 'nope'. Known tasks: concurrency, file_read, io_impact, "
+            "parallel, startup, sum_squares.",
         ),
         (
-            ["run", "--image", "pypy"],
-            "Error: unknown image 'pypy'. Known images: python, runner, rust.",
+            ["run", "--image", "nope"],
+            "Error: unknown image 'nope'. Known images: pypy, python, runner, rust.",
         ),
         (["run", "--cpus", "0"], "Error: --cpus 0 is not allowed. Give at least 1."),
         (["run", "--cpus", "999"], "Error: --cpus 999 exceeds the"),

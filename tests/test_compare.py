@@ -12,11 +12,11 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from harness import analysis, compare
+from harness import compare, frames
 from harness.cli import app
 from harness.store import Bundle
-from tests.test_analysis import row
 from tests.test_cli import error_line
+from tests.test_frames import row
 from tests.test_report import BASELINES, case_status, make_case
 from tests.test_report import manifest as report_manifest
 
@@ -158,7 +158,7 @@ def test_spread_of_three_runs_is_known_exactly() -> None:
 def test_medians_and_cv_are_those_of_the_bundles_summary() -> None:
     data = run_data()
     c = comparison(data, run_data(2.0))
-    summary = analysis.summarize(*data).set_index("impl")
+    summary = frames.summarize(*data).set_index("impl")
     kernel = row(c.medians, "rs-scalar", bundle="B1")
     assert kernel["metric"] == "kernel"
     assert kernel["median_ns"] == summary.loc["rs-scalar", "kernel_median_ns"]
@@ -218,8 +218,8 @@ def test_a_failed_reference_leaves_no_ratio() -> None:
 def test_speedups_are_those_of_each_bundle_side_by_side() -> None:
     data = run_data()
     c = comparison(data, run_data(1.5))
-    summary = analysis.summarize(*data)
-    own = analysis.speedups(data[0], summary, BASELINES, n_boot=N_BOOT)
+    summary = frames.summarize(*data)
+    own = frames.speedups(data[0], summary, BASELINES, n_boot=N_BOOT)
     b1 = c.speedups[c.speedups["bundle"] == "B1"]
     assert len(b1) == len(own)
     for r in own.to_dict("records"):

@@ -207,7 +207,7 @@ def test_container_config_defaults_are_hardened():
     )
     for key in ("volumes", "privileged", "devices", "pid_mode", "ipc_mode", "userns_mode"):
         assert key not in c
-    # A cpuset, never a CPU quota (MEASUREMENT.md section 2).
+    # A cpuset, never a CPU quota (docs/methodology.md section 2).
     for key in ("nano_cpus", "cpu_quota", "cpu_period", "cpu_shares"):
         assert key not in c
 

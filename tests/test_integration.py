@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -15,6 +16,7 @@ import pytest
 from harness.images import build_base
 from harness.suite import DEFAULT_SUITE, BaseSpec, load_suite
 from tests.conftest import harness
+from tests.prereqs import require_command
 
 pytestmark = pytest.mark.docker
 
@@ -104,8 +106,10 @@ def _free_port() -> int:
 @pytest.fixture
 def local_registry(cleanup):
     """Debian's docker-registry serving on loopback only, with its own storage."""
+    registry = require_command("docker-registry", "docker-registry", "the registry-route test")
     port = _free_port()
     tmp = Path(tempfile.mkdtemp(prefix="rpb-registry-"))
+    cleanup.append(lambda: shutil.rmtree(tmp, ignore_errors=True))
     config = tmp / "config.yml"
     config.write_text(
         "version: 0.1\n"
@@ -113,7 +117,7 @@ def local_registry(cleanup):
         "http:\n  addr: 127.0.0.1:" + str(port) + "\n"
     )
     proc = subprocess.Popen(
-        ["docker-registry", "serve", str(config)],
+        [registry, "serve", str(config)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -1,8 +1,9 @@
 """The benchmark programs of ffi, feature_engineering, drift and batch_scoring, and the PyO3
 module rpb_native, run on the host against the suite fragments.
 
-Inputs come from the Rust ``datagen`` (built once per module). Every reference value in the
-fragments is recomputed here with NumPy/SciPy code that shares nothing with the
+Inputs come from the Rust ``datagen`` (built once per module). The tasks are read from the
+suite file, or from their fragments under harness/suites/fragments while they are not wired
+into it. Every reference value is recomputed here with NumPy/SciPy code that shares nothing with the
 implementations; every implementation is then run through the fragment's own argv (image paths
 mapped to this checkout) on the test size and must print a checksum that agrees with the
 reference under the task's tolerance. Drift's metrics are checked against SciPy and batch
@@ -30,6 +31,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 RUST = ROOT / "rust"
 RELEASE = RUST / "target" / "release"
+SUITE = ROOT / "harness" / "suites" / "default.toml"
 FRAGMENTS = ROOT / "harness" / "suites" / "fragments"
 PY_BENCH = ROOT / "python" / "bench"
 CHECK_SWEEP = os.environ.get("RPB_CHECK_SWEEP_REFERENCES") == "1"
@@ -38,6 +40,10 @@ LIBS = {"numpy": "numpy", "pandas": "pandas", "polars": "polars", "scipy": "scip
 
 
 def task_of(name: str) -> dict:
+    """The task from the suite file, or from its fragment while it is not wired in yet."""
+    tasks = tomllib.loads(SUITE.read_text())["tasks"]
+    if name in tasks:
+        return tasks[name]
     (task,) = tomllib.loads((FRAGMENTS / f"{name}.toml").read_text())["tasks"].values()
     return task
 

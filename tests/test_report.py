@@ -17,12 +17,23 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from harness import analysis, report
+from harness import frames, report
 
 GOLDEN = Path(__file__).parent / "golden"
 BASELINES = {"sum_squares": "py-loop", "startup": "py-bare"}
 HOSTILE_TASK = "<script>alert(1)</script>"
 HOSTILE_STDERR = '<img src=x onerror="alert(2)">\nTraceback: boom & bust'
+
+
+ROUTES = {
+    "py-loop": "python",
+    "py-bare": "python",
+    "py-hello": "python",
+    "py-rs-pyo3": "rust-from-python",
+    "rs-scalar": "rust",
+    "rs-bad": "rust",
+    "rs-hello": "rust",
+}
 
 
 def make_case(
@@ -47,7 +58,10 @@ def make_case(
             )
             out.append(
                 {
-                    "schema": 1,
+                    "schema": 2,
+                    "kind": "process" if kernel is None else "kernel",
+                    "route": ROUTES.get(impl, "python-lib"),
+                    "threads": 1,
                     "case_id": f"{task}/{impl}/{'-' if size is None else size}",
                     "task": task,
                     "impl": impl,
@@ -166,8 +180,8 @@ def bundle(
             if impl == "py-hello"
             else [],
         )
-    summary = analysis.summarize(samples, cases)
-    speedups = analysis.speedups(samples, summary, {**BASELINES, task: "py-loop"}, n_boot=400)
+    summary = frames.summarize(samples, cases)
+    speedups = frames.speedups(samples, summary, {**BASELINES, task: "py-loop"}, n_boot=400)
     return manifest(), summary, speedups, cases
 
 
@@ -248,7 +262,7 @@ def test_html_matches_golden() -> None:
 def test_summary_csv_matches_golden() -> None:
     _, summary, _, _ = bundle()
     text = report.render_summary_csv(summary)
-    assert text.splitlines()[0] == ",".join(analysis.SUMMARY_COLUMNS)
+    assert text.splitlines()[0] == ",".join(frames.SUMMARY_COLUMNS)
     assert len(text.splitlines()) == len(summary) + 1
     check_golden("summary.csv", text)
 
@@ -320,14 +334,14 @@ def test_html_is_self_contained() -> None:
 
 
 def test_renderers_cope_with_an_empty_bundle() -> None:
-    empty_summary = analysis.summarize([], [])
-    empty_speedups = analysis.speedups([], empty_summary, BASELINES)
+    empty_summary = frames.summarize([], [])
+    empty_speedups = frames.speedups([], empty_summary, BASELINES)
     minimal = {"run_id": "r1", "status": "incomplete"}
     md = report.render_markdown(minimal, empty_summary, empty_speedups, [])
     html = report.render_html(minimal, empty_summary, empty_speedups, [])
     assert "This bundle is incomplete" in md
     assert "This bundle is incomplete" in html
-    assert report.render_summary_csv(empty_summary).strip() == ",".join(analysis.SUMMARY_COLUMNS)
+    assert report.render_summary_csv(empty_summary).strip() == ",".join(frames.SUMMARY_COLUMNS)
 
 
 def test_a_missing_baseline_is_named() -> None:

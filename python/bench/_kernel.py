@@ -8,9 +8,8 @@ must return the same checksum; the result is one JSON line, the last line of std
     {"schema":1,"task":"sum_squares","impl":"py-loop","n":100000,"setup_ns":123,
      "iter_ns":[1,2,3],"checksum":"2684354560"}
 
-(one line in reality), with an optional ``"phases_ns": {"fit": ...}`` for one-off phases
-timed apart from setup and iterations. Any failure is a single ``Error: ...`` line on stderr
-and exit status 1 (exit status 2 for a bad command line).
+(one line in reality). Any failure is a single ``Error: ...`` line on stderr and exit status 1
+(exit status 2 for a bad command line).
 
 A benchmark script in this folder uses it like this::
 
@@ -28,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import sys
 import time
 from pathlib import Path
@@ -69,14 +69,18 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def kernel_parser(description: str | None, default_iters: int = 5) -> argparse.ArgumentParser:
+def kernel_parser(
+    description: str | None, default_iters: int = 5, *, with_input: bool = True
+) -> argparse.ArgumentParser:
     """Return a parser with the options every kernel benchmark takes.
 
-    ``--input PATH`` (required) is the input file; ``--iters K`` (default ``default_iters``)
-    is the number of timed kernel iterations. A script adds its own options (``--impl``, ...).
+    ``--input PATH`` (required; left out when ``with_input`` is false, for a task without an
+    input file) is the input file; ``--iters K`` (default ``default_iters``) is the number of
+    timed kernel iterations. A script adds its own options (``--impl``, ...).
     """
     parser = _Parser(description=description)
-    parser.add_argument("--input", type=Path, required=True, metavar="PATH", help="input file")
+    if with_input:
+        parser.add_argument("--input", type=Path, required=True, metavar="PATH", help="input file")
     parser.add_argument(
         "--iters",
         type=_positive_int,
@@ -112,6 +116,18 @@ def format_checksum(value: Checksum) -> str:
     return value
 
 
+def floats_agree(a: str, b: str, rel_tol: float) -> bool:
+    """Whether two whitespace-separated float lists agree element-wise within ``rel_tol``."""
+    xs, ys = a.split(), b.split()
+    if len(xs) != len(ys):
+        return False
+    for x, y in zip(xs, ys, strict=True):
+        fx, fy = float(x), float(y)
+        if abs(fx - fy) > rel_tol * max(abs(fx), abs(fy)):
+            return False
+    return True
+
+
 def run_kernel(
     task: str,
     impl: str,
@@ -120,13 +136,17 @@ def run_kernel(
     *,
     iters: int,
     kernel: Callable[[], Checksum],
-    phases_ns: dict[str, int] | None = None,
+    phases: dict[str, int] | None = None,
+    rel_tol: float = 0.0,
 ) -> list[int]:
     """Time ``iters`` calls of ``kernel()`` and print the result line; return the times (ns).
 
     Only the call itself is inside the clock readings. Every call must return the same
-    checksum, otherwise this prints an ``Error:`` line and exits with status 1. ``phases_ns``
-    (e.g. ``{"fit": ns}``) is printed as is when given.
+    checksum, otherwise this prints an ``Error:`` line and exits with status 1. ``phases``
+    (name -> ns) are one-off phases timed apart, e.g. ``{"pool_start": ...}``. With
+    ``rel_tol > 0`` the checksums are whitespace-separated floats and agree when each pair is
+    within that relative tolerance (a multi-threaded float sum changes its order run to run);
+    the first iteration's checksum is printed.
     """
     if iters < 1:
         fail(f"iters must be at least 1, got {iters}")
@@ -141,22 +161,49 @@ def run_kernel(
         checksum = format_checksum(value)
         if first is None:
             first = checksum
-        elif checksum != first:
+        elif checksum != first and not (rel_tol > 0 and floats_agree(checksum, first, rel_tol)):
             fail(
                 f"{task}/{impl}: iteration {i} returned checksum {checksum}, "
                 f"iteration 0 returned {first}"
             )
-    record = {
+    assert first is not None
+    print_result(task, impl, n, setup_ns=setup_ns, iter_ns=iter_ns, checksum=first, phases=phases)
+    return iter_ns
+
+
+def reported_name(impl: str) -> str:
+    """The implementation's name as reported: ``py-x`` becomes ``pypy-x`` under PyPy, so the
+    same script serves both images under the suite's names."""
+    if platform.python_implementation() == "PyPy" and impl.startswith("py-"):
+        return "pypy-" + impl.removeprefix("py-")
+    return impl
+
+
+def print_result(
+    task: str,
+    impl: str,
+    n: int,
+    *,
+    setup_ns: int,
+    iter_ns: list[int],
+    checksum: str,
+    phases: dict[str, int] | None = None,
+) -> None:
+    """Print the result line (the last line of stdout) and flush.
+
+    For a program that runs its own timing loop (e.g. one that checks each iteration's output
+    outside the clock); ``run_kernel`` uses it too.
+    """
+    record: dict[str, object] = {
         "schema": SCHEMA,
         "task": task,
-        "impl": impl,
+        "impl": reported_name(impl),
         "n": n,
         "setup_ns": setup_ns,
         "iter_ns": iter_ns,
-        "checksum": first,
+        "checksum": checksum,
     }
-    if phases_ns:
-        record["phases_ns"] = dict(phases_ns)
+    if phases:
+        record["phases_ns"] = dict(phases)
     sys.stdout.write(json.dumps(record, separators=(",", ":")) + "\n")
     sys.stdout.flush()
-    return iter_ns

@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> None:
         setup_ns,
         iters=args.iters,
         kernel=score,
-        phases_ns={"fit": fit_ns},
+        phases={"fit": fit_ns},
     )
 
 

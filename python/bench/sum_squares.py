@@ -1,17 +1,21 @@
-"""sum_squares: time the exact sum of x*x over N int64 values, in three Python idioms.
+"""sum_squares: time the exact sum of x*x over N int64 values, in five Python idioms.
 
-Usage: python3 sum_squares.py --impl loop|builtin|numpy --input PATH [--iters K]
+Usage: python3 sum_squares.py --impl loop|builtin|numpy|numpy-sum|numba --input PATH [--iters K]
 
 The input file holds N little-endian int64 values in [0, 2^14). Setup (``setup_ns``) loads it:
 into an ``array.array('q')`` for ``loop`` (py-loop) and ``builtin`` (py-builtin), with
-``np.fromfile`` for ``numpy`` (py-numpy). Each of the K iterations (``iter_ns``) runs the kernel
-over the loaded data; the checksum is the exact integer sum in decimal. NumPy is imported only
-for ``--impl numpy``, and before setup is timed: import cost belongs to the startup task.
+``np.fromfile`` for ``numpy`` (py-numpy: ``np.dot(a, a)``), ``numpy-sum`` (py-numpy-sum: the
+other idiom, ``(a * a).sum()``) and ``numba`` (py-numba: an ``@njit`` loop, compiled before the
+iterations and timed apart as ``phases_ns.jit``; no on-disk cache). Each of the K iterations
+(``iter_ns``) runs the kernel over the loaded data; the checksum is the exact integer sum in
+decimal. NumPy and Numba are imported only by the implementations that use them, and before
+setup is timed: import cost belongs to the startup task.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from array import array
 from typing import TYPE_CHECKING
 
@@ -22,7 +26,13 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 TASK = "sum_squares"
-IMPLS = {"loop": "py-loop", "builtin": "py-builtin", "numpy": "py-numpy"}
+IMPLS = {
+    "loop": "py-loop",
+    "builtin": "py-builtin",
+    "numpy": "py-numpy",
+    "numpy-sum": "py-numpy-sum",
+    "numba": "py-numba",
+}
 ITEM_SIZE = 8  # bytes per little-endian int64
 
 
@@ -68,15 +78,22 @@ def prepare_pure(
     return len(data), setup_ns, lambda: func(data)
 
 
-def prepare_numpy(path: Path) -> tuple[int, int, Callable[[], int]]:
-    """Import NumPy (untimed), load with ``np.fromfile``; return (n, setup_ns, kernel)."""
+def load_numpy(path: Path):  # -> np.ndarray (NumPy is not imported at module level)
+    """Load with ``np.fromfile``, timed as setup; return (array, setup_ns)."""
     import numpy as np
 
     def load() -> np.ndarray:
         count_values(path)
         return np.fromfile(path, dtype="<i8")
 
-    a, setup_ns = time_setup(load)
+    return time_setup(load)
+
+
+def prepare_numpy(path: Path) -> tuple[int, int, Callable[[], int]]:
+    """Import NumPy (untimed), load with ``np.fromfile``; return (n, setup_ns, kernel)."""
+    import numpy as np
+
+    a, setup_ns = load_numpy(path)
 
     def kernel() -> int:
         # np.dot of two int64 vectors is one pass over the data with no temporary array;
@@ -88,19 +105,48 @@ def prepare_numpy(path: Path) -> tuple[int, int, Callable[[], int]]:
     return len(a), setup_ns, kernel
 
 
+def prepare_numpy_sum(path: Path) -> tuple[int, int, Callable[[], int]]:
+    """py-numpy-sum: ``(a * a).sum()``, a temporary array of squares, then a reduction."""
+    a, setup_ns = load_numpy(path)
+    return len(a), setup_ns, lambda: int((a * a).sum())
+
+
+def prepare_numba(path: Path) -> tuple[int, int, Callable[[], int], int]:
+    """py-numba: an ``@njit`` loop; return (n, setup_ns, kernel, jit_ns)."""
+    import numba
+
+    @numba.njit
+    def sum_squares_numba(a):  # type: ignore[no-untyped-def]
+        total = 0
+        for x in a:
+            total += x * x
+        return total
+
+    a, setup_ns = load_numpy(path)
+    start = time.perf_counter_ns()
+    sum_squares_numba(a[:1])  # compile for a 1-d int64 array before the clocks
+    jit_ns = time.perf_counter_ns() - start
+    return len(a), setup_ns, lambda: int(sum_squares_numba(a)), jit_ns
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line, load the input, time the kernel, print the JSON line."""
     parser = kernel_parser(__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--impl", required=True, choices=list(IMPLS), help="implementation")
     args = parser.parse_args(argv)
     path: Path = args.input
+    phases: dict[str, int] = {}
     if args.impl == "numpy":
         n, setup_ns, kernel = prepare_numpy(path)
+    elif args.impl == "numpy-sum":
+        n, setup_ns, kernel = prepare_numpy_sum(path)
+    elif args.impl == "numba":
+        n, setup_ns, kernel, phases["jit"] = prepare_numba(path)
     elif args.impl == "builtin":
         n, setup_ns, kernel = prepare_pure(path, sum_squares_builtin)
     else:
         n, setup_ns, kernel = prepare_pure(path, sum_squares_loop)
-    run_kernel(TASK, IMPLS[args.impl], n, setup_ns, iters=args.iters, kernel=kernel)
+    run_kernel(TASK, IMPLS[args.impl], n, setup_ns, iters=args.iters, kernel=kernel, phases=phases)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,17 @@ pub fn fail(msg: impl Display) -> ! {
     std::process::exit(1)
 }
 
+/// The program's arguments (without its name); one that is not UTF-8 is an `Error:` exit.
+pub fn args() -> Vec<String> {
+    std::env::args_os()
+        .skip(1)
+        .map(|a| {
+            a.into_string()
+                .unwrap_or_else(|a| fail(format!("argument is not UTF-8: {a:?}")))
+        })
+        .collect()
+}
+
 /// Parsed options: `--name value`, `--name=value` and bare `--flag`s.
 #[derive(Debug, Default)]
 pub struct Opts {

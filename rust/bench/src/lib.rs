@@ -10,10 +10,14 @@
 
 pub mod batch_scoring;
 pub mod cli;
+pub mod concurrency;
 pub mod datagen;
 pub mod drift;
 pub mod feature_engineering;
+pub mod file_read;
 pub mod input;
+pub mod io_impact;
+pub mod parallel;
 pub mod pool;
 pub mod report;
 pub mod rng;

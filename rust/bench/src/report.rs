@@ -2,59 +2,76 @@
 //!
 //! `{"schema":1,"task":"..","impl":"..","n":N,"setup_ns":..,"iter_ns":[..],"checksum":".."}`
 //!
-//! with an optional `"phases_ns":{"fit":..}` at the end for one-off phases timed apart from setup
-//! and iterations (drift's fitting, a pool's start-up).
+//! plus `"phases_ns":{"name":ns,..}` at the end when the task timed one-off phases (e.g. a model
+//! fit before the timed iterations), names in sorted order.
 
+use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::hint::black_box;
 use std::io::Write;
 use std::time::Instant;
 
-/// The result of one process: what the JSON line carries.
-#[derive(Debug, Clone, PartialEq, Eq)]
+use serde::Serialize;
+
+/// Version of the JSON line's format (the `schema` field).
+pub const SCHEMA: u32 = 1;
+
+/// The result of one process: what the JSON line carries. Fields are serialised in this order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Report {
     pub task: String,
+    #[serde(rename = "impl")]
     pub impl_name: String,
     pub n: u64,
     pub setup_ns: u64,
     pub iter_ns: Vec<u64>,
     pub checksum: String,
-    /// One-off phases (name, ns), printed as `phases_ns` when not empty.
-    pub phases_ns: Vec<(String, u64)>,
+    /// One-off phases outside the timed iterations, by name; omitted from the line when empty.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub phases_ns: BTreeMap<String, u64>,
 }
 
-fn lit(s: &str) -> String {
-    serde_json::to_string(s).expect("serialising a str cannot fail")
+/// The line: the schema first, then the report's fields.
+#[derive(Serialize)]
+struct Line<'a> {
+    schema: u32,
+    #[serde(flatten)]
+    report: &'a Report,
 }
 
 impl Report {
     /// The JSON line, without the trailing newline. Fields in a fixed order.
     pub fn to_json_line(&self) -> String {
-        let iters: Vec<String> = self.iter_ns.iter().map(u64::to_string).collect();
-        let phases = if self.phases_ns.is_empty() {
-            String::new()
-        } else {
-            let p: Vec<String> = self
-                .phases_ns
-                .iter()
-                .map(|(name, ns)| format!("{}:{ns}", lit(name)))
-                .collect();
-            format!(",\"phases_ns\":{{{}}}", p.join(","))
-        };
-        format!(
-            "{{\"schema\":1,\"task\":{},\"impl\":{},\"n\":{},\"setup_ns\":{},\"iter_ns\":[{}],\"checksum\":{}{phases}}}",
-            lit(&self.task),
-            lit(&self.impl_name),
-            self.n,
-            self.setup_ns,
-            iters.join(","),
-            lit(&self.checksum)
-        )
+        serde_json::to_string(&Line {
+            schema: SCHEMA,
+            report: self,
+        })
+        .expect("serialising a report cannot fail")
     }
 
-    /// Adds a one-off phase (e.g. `fit`) to the report.
-    pub fn with_phase(mut self, name: &str, ns: u64) -> Report {
-        self.phases_ns.push((name.to_string(), ns));
+    /// A report without phases.
+    pub fn new(
+        task: &str,
+        impl_name: &str,
+        n: u64,
+        setup_ns: u64,
+        iter_ns: Vec<u64>,
+        checksum: String,
+    ) -> Report {
+        Report {
+            task: task.to_string(),
+            impl_name: impl_name.to_string(),
+            n,
+            setup_ns,
+            iter_ns,
+            checksum,
+            phases_ns: BTreeMap::new(),
+        }
+    }
+
+    /// The same report with one more one-off phase (`ns` nanoseconds under `name`).
+    pub fn with_phase(mut self, name: &str, ns: u64) -> Self {
+        self.phases_ns.insert(name.to_string(), ns);
         self
     }
 
@@ -119,7 +136,7 @@ pub fn run_kernel<T: Display + PartialEq>(
         setup_ns,
         iter_ns,
         checksum: result.to_string(),
-        phases_ns: Vec::new(),
+        phases_ns: BTreeMap::new(),
     })
 }
 
@@ -128,26 +145,60 @@ mod tests {
     use super::*;
     use serde_json::Value;
 
-    #[test]
-    fn json_line_shape() {
-        let r = Report {
+    fn report() -> Report {
+        Report {
             task: "sum_squares".into(),
             impl_name: "rs-\"odd\"".into(),
             n: 3,
             setup_ns: 10,
             iter_ns: vec![1, 2, 3],
             checksum: "14".into(),
-            phases_ns: Vec::new(),
-        };
-        let line = r.to_json_line();
-        assert!(line.starts_with(r#"{"schema":1,"task":"sum_squares","impl":"rs-\"odd\"","n":3,"#));
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn json_line_shape() {
+        let line = report().to_json_line();
+        assert_eq!(
+            line,
+            r#"{"schema":1,"task":"sum_squares","impl":"rs-\"odd\"","n":3,"setup_ns":10,"iter_ns":[1,2,3],"checksum":"14"}"#
+        );
         let v: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["iter_ns"], serde_json::json!([1, 2, 3]));
         assert_eq!(v["checksum"], "14");
         assert_eq!(v["impl"], "rs-\"odd\"");
         assert!(v.get("phases_ns").is_none());
-        let v: Value = serde_json::from_str(&r.with_phase("fit", 99).to_json_line()).unwrap();
-        assert_eq!(v["phases_ns"], serde_json::json!({"fit": 99}));
+    }
+
+    #[test]
+    fn json_line_with_phases() {
+        let r = report().with_phase("fit", 1500).with_phase("compile", 7);
+        let line = r.to_json_line();
+        // Appended after the usual fields, names sorted.
+        assert!(
+            line.ends_with(r#","checksum":"14","phases_ns":{"compile":7,"fit":1500}}"#),
+            "{line}"
+        );
+        assert!(line.starts_with(r#"{"schema":1,"task":"sum_squares","#));
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["phases_ns"]["fit"], 1500);
+        assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn json_line_escapes_every_string() {
+        let r = Report {
+            task: "a\nb".into(),
+            checksum: "\u{1}\"".into(),
+            ..Default::default()
+        }
+        .with_phase("we\"ird", 1);
+        let v: Value = serde_json::from_str(&r.to_json_line()).unwrap();
+        assert_eq!(v["task"], "a\nb");
+        assert_eq!(v["checksum"], "\u{1}\"");
+        assert_eq!(v["phases_ns"]["we\"ird"], 1);
+        assert_eq!(v["iter_ns"], serde_json::json!([]));
     }
 
     #[test]
@@ -156,6 +207,7 @@ mod tests {
         assert_eq!(r.iter_ns.len(), 4);
         assert_eq!(r.checksum, "42");
         assert_eq!(r.setup_ns, 7);
+        assert!(r.phases_ns.is_empty());
     }
 
     #[test]

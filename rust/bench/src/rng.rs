@@ -1,4 +1,4 @@
-//! SplitMix64, the suite's seeded generator (WORKLOADS.md: inputs are made once by a seeded
+//! SplitMix64, the suite's seeded generator (docs/workloads.md: inputs are made once by a seeded
 //! generator; other languages read the files, they need not reimplement this).
 
 #[derive(Debug, Clone)]

@@ -1,4 +1,4 @@
-//! sum_squares kernels (WORKLOADS.md task 2): Σx² over i64 values in [0, 2^14).
+//! sum_squares kernels (docs/workloads.md task 2): Σx² over i64 values in [0, 2^14).
 //! For N <= 10^8 every partial sum stays far below i64::MAX.
 
 use rayon::prelude::*;

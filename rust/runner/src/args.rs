@@ -12,7 +12,7 @@ Runs CMD W+N times, one after the other (the first W runs are warm-up), with
 stdin = /dev/null, and prints one JSON line per run on stdout:
   {\"schema\":1,\"run\":I,\"warmup\":B,\"wall_ns\":..,\"user_ns\":..,\"sys_ns\":..,
    \"maxrss_kb\":..,\"exit_code\":C|null,\"signal\":S|null,\"timed_out\":B,
-   \"stdout\":\"..\",\"stdout_bytes\":..,\"stderr_tail\":\"..\"}
+   \"stdout\":\"..\",\"stdout_bytes\":..,\"stdout_tail\":\"..\",\"stderr_tail\":\"..\"}
 
 options:
   --runs N              measured runs (default 5, at least 1)
@@ -21,7 +21,8 @@ options:
   --no-env-pad          do not set RPB_PAD (by default RPB_PAD is set to a
                         random-length string of 'x', 0..4095 bytes, per run)
   --stdout-limit BYTES  bytes of the child's stdout kept in \"stdout\"
-                        (default 65536; all bytes are counted)
+                        (default 65536; all bytes are counted); past it,
+                        \"stdout_tail\" keeps the last 4096 bytes
   --version             print the version
   --help, -h            print this help
 

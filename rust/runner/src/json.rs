@@ -23,7 +23,7 @@ pub fn run_line(index: u64, warmup: bool, r: &RunResult) -> String {
         concat!(
             "{{\"schema\":1,\"run\":{},\"warmup\":{},\"wall_ns\":{},\"user_ns\":{},",
             "\"sys_ns\":{},\"maxrss_kb\":{},\"exit_code\":{},\"signal\":{},\"timed_out\":{},",
-            "\"stdout\":{},\"stdout_bytes\":{},\"stderr_tail\":{}}}"
+            "\"stdout\":{},\"stdout_bytes\":{},\"stdout_tail\":{},\"stderr_tail\":{}}}"
         ),
         index,
         warmup,
@@ -36,6 +36,7 @@ pub fn run_line(index: u64, warmup: bool, r: &RunResult) -> String {
         r.timed_out,
         bytes_str(&r.stdout),
         r.stdout_bytes,
+        bytes_str(&r.stdout_tail),
         bytes_str(&r.stderr_tail),
     )
 }
@@ -100,6 +101,7 @@ mod tests {
             timed_out: true,
             stdout: b"out\n\"x\"".to_vec(),
             stdout_bytes: 42,
+            stdout_tail: b"\n\"x\"".to_vec(),
             stderr_tail: b"\xffbad".to_vec(),
         };
         let line = run_line(3, false, &r);
@@ -112,9 +114,18 @@ mod tests {
         assert_eq!(v["timed_out"], true);
         assert_eq!(v["stdout"], "out\n\"x\"");
         assert_eq!(v["stdout_bytes"], 42);
+        assert_eq!(v["stdout_tail"], "\n\"x\"");
         assert_eq!(v["stderr_tail"], "\u{fffd}bad");
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
-        assert_eq!(keys.len(), 13);
+        assert_eq!(keys.len(), 14);
+        // The order of the last fields, on the raw line (Value sorts its keys).
+        assert!(
+            line.ends_with(concat!(
+                r#""stdout":"out\n\"x\"","stdout_bytes":42,"stdout_tail":"\n\"x\"","#,
+                "\"stderr_tail\":\"\u{fffd}bad\"}"
+            )),
+            "{line}"
+        );
     }
 
     #[test]

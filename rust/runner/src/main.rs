@@ -1,4 +1,4 @@
-//! `runner`: the measuring runner of MEASUREMENT.md section 1.
+//! `runner`: the measuring runner of docs/methodology.md section 1.
 //!
 //! Runs a command W+N times and prints one JSON line per run with wall time (monotonic clock
 //! around spawn and `wait4`), the child's own user/system CPU time and peak RSS, its exit status

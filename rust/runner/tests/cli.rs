@@ -146,3 +146,61 @@ fn stdout_limit_and_no_env_pad() {
     assert_eq!(v[0]["stdout"], "uns");
     assert_eq!(v[0]["stdout_bytes"], 5);
 }
+
+/// The runner's JSON line for one run of `sh -c script` with the given stdout limit.
+fn one_run(limit: &str, script: &str) -> Value {
+    let o = runner()
+        .args([
+            "--runs",
+            "1",
+            "--warmup",
+            "0",
+            "--stdout-limit",
+            limit,
+            "--",
+            "/bin/sh",
+            "-c",
+            script,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let mut v = lines(&o.stdout);
+    assert_eq!(v.len(), 1);
+    v.remove(0)
+}
+
+#[test]
+fn stdout_tail_keeps_the_last_line_of_a_long_output() {
+    // An I/O benchmark: a million lines, then its JSON result as the last line.
+    let v = one_run(
+        "65536",
+        "seq 1 1000000; printf '{\"schema\":1,\"checksum\":\"42\"}\\n'",
+    );
+    let total = v["stdout_bytes"].as_u64().unwrap();
+    assert!(total > 6_000_000, "{total}");
+    assert_eq!(v["stdout"].as_str().unwrap().len(), 65536);
+    assert!(v["stdout"].as_str().unwrap().starts_with("1\n2\n3\n"));
+    let tail = v["stdout_tail"].as_str().unwrap();
+    assert_eq!(tail.len(), 4096);
+    assert!(tail.ends_with("999999\n1000000\n{\"schema\":1,\"checksum\":\"42\"}\n"));
+    let last = tail.trim_end().lines().last().unwrap();
+    let result: Value = serde_json::from_str(last).unwrap();
+    assert_eq!(result["checksum"], "42");
+}
+
+#[test]
+fn stdout_tail_is_empty_when_stdout_fits() {
+    for (limit, script) in [
+        ("65536", "seq 1 1000"),
+        ("5", "printf 12345"),
+        ("5", "true"),
+    ] {
+        let v = one_run(limit, script);
+        assert_eq!(v["stdout_tail"], "", "{limit} {script}");
+    }
+    // One byte over the limit: the tail holds everything (shorter than 4096 bytes).
+    let v = one_run("5", "printf 123456");
+    assert_eq!(v["stdout"], "12345");
+    assert_eq!(v["stdout_tail"], "123456");
+}

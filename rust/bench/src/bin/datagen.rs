@@ -1,6 +1,7 @@
 //! Input generator: `datagen <task> [options]`.
 //!
 //! datagen sum-squares --n N --seed S --out PATH
+//! datagen file-read --n N --seed S --out PATH
 //! datagen feature-engineering --n N --seed S --out PATH
 //! datagen drift --n N --seed S --out PATH
 //! datagen batch-scoring --n N --seed S --out PATH
@@ -18,6 +19,7 @@ type Generator = fn(Vec<String>) -> Result<(), String>;
 /// (task name, options synopsis, generator)
 const GENERATORS: &[(&str, &str, Generator)] = &[
     ("sum-squares", "--n N --seed S --out PATH", sum_squares),
+    ("file-read", "--n N --seed S --out PATH", file_read),
     (
         "feature-engineering",
         "--n N --seed S --out PATH",
@@ -48,6 +50,23 @@ fn sum_squares(args: Vec<String>) -> Result<(), String> {
         seed,
         w.bytes,
         json_str(&w.checksum)
+    );
+    Ok(())
+}
+
+/// The file_read CSV: header `id,a,b,c,cat` and N rows (no checksum field).
+fn file_read(args: Vec<String>) -> Result<(), String> {
+    let opts = Opts::parse(args, &["--n", "--seed", "--out"], &[])?;
+    let n: u64 = opts.parse_required("--n")?;
+    let seed: u64 = opts.parse_required("--seed")?;
+    let out = opts.required("--out")?;
+    let w = datagen::write_file_read(Path::new(out), n, seed).map_err(|e| format!("{out}: {e}"))?;
+    println!(
+        "{{\"schema\":1,\"path\":{},\"n\":{},\"seed\":{},\"bytes\":{}}}",
+        json_str(out),
+        w.n,
+        seed,
+        w.bytes
     );
     Ok(())
 }

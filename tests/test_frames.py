@@ -1,4 +1,4 @@
-"""Statistics and ratios on data whose answers are known in advance."""
+"""Summaries and ratios of samples whose answers are known in advance."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import analysis
+from harness import frames, stats
 from harness.errors import BundleError
+from harness.kinds import metric_of
 
 
 def sample(
@@ -101,133 +102,9 @@ def row(frame: pd.DataFrame, impl: str, **eq: Any) -> dict[str, Any]:
     return {str(k): v for k, v in sel.iloc[0].to_dict().items()}
 
 
-# --- descriptive statistics ---------------------------------------------------------------
-
-
-def test_median_of_one_to_nine_is_five() -> None:
-    assert analysis.median(range(1, 10)) == 5
-    assert analysis.median([4, 1, 3, 2]) == 2.5
-    assert math.isnan(analysis.median([]))
-
-
-def test_mad_of_a_known_vector() -> None:
-    x = [1, 1, 2, 2, 4, 6, 9]  # median 2, |x - 2| = 1 1 0 0 2 4 7, median 1
-    assert analysis.mad(x) == 1
-    assert analysis.mad(x, scaled=True) == pytest.approx(1.4826)
-
-
-def test_sd_and_cv_of_a_known_vector() -> None:
-    x = [2, 4, 4, 4, 5, 5, 7, 9]  # mean 5, sum of squared deviations 32
-    assert analysis.sd(x) == pytest.approx(math.sqrt(32 / 7))
-    assert analysis.cv(x) == pytest.approx(math.sqrt(32 / 7) / 5)
-    assert math.isnan(analysis.sd([3]))
-
-
-def test_bootstrap_ci_on_constant_data_is_degenerate_and_contains_the_median() -> None:
-    assert analysis.median_ci([7.0] * 20) == (7.0, 7.0, 7.0)
-    assert analysis.hierarchical_median_ci([[[7.0, 7.0]] * 3] * 2) == (7.0, 7.0, 7.0)
-
-
-def test_bootstrap_ci_contains_the_true_median() -> None:
-    x = np.random.default_rng(1).normal(100.0, 5.0, size=400)
-    med, lo, hi = analysis.median_ci(x, seed=3)
-    assert lo < 100.0 < hi
-    assert lo <= med <= hi
-    assert hi - lo < 3.0
-
-
-def test_bootstrap_is_reproducible_from_its_seed() -> None:
-    x = np.random.default_rng(2).normal(0, 1, size=50)
-    assert analysis.median_ci(x, seed=5) == analysis.median_ci(x, seed=5)
-
-
-def test_hierarchical_bootstrap_resamples_sessions() -> None:
-    # Session 0 sits at 100, session 1 at 200: resampling sessions gives medians 100, 150, 200,
-    # so the CI spans both levels. Resampling runs alone would give a degenerate 150.
-    sessions = [[[100.0]] * 5, [[200.0]] * 5]
-    med, lo, hi = analysis.hierarchical_median_ci(sessions, seed=1)
-    assert (med, lo, hi) == (150.0, 100.0, 200.0)
-
-
-def test_hierarchical_bootstrap_handles_unequal_sessions_and_runs() -> None:
-    sessions = [[[1.0, 2.0, 3.0], [2.0]], [[2.0, 2.0]], [[1.0], [3.0], [2.0, 2.0, 2.0, 2.0]]]
-    meds = analysis.hierarchical_medians(sessions, n_boot=500, rng=np.random.default_rng(0))
-    assert meds.shape == (500,)
-    assert np.all((meds >= 1.0) & (meds <= 3.0))
-
-
-def test_ratio_of_two_constant_samples_is_exactly_two() -> None:
-    num = [[[2000.0]] * 4] * 2
-    den = [[[1000.0]] * 4] * 2
-    assert analysis.hierarchical_ratio_ci(num, den) == (2.0, 2.0, 2.0)
-
-
-@pytest.mark.parametrize(
-    ("low", "high", "expected"),
-    [
-        (1.2, 1.5, "faster"),
-        (0.5, 0.8, "slower"),
-        (0.995, 1.2, "no difference"),
-        (1.005, 1.02, "no difference"),  # clear of 1, not of the noise band
-        (0.5, 2.0, "no difference"),
-        (1.011, 1.02, "faster"),
-    ],
-)
-def test_verdict(low: float, high: float, expected: str) -> None:
-    assert analysis.verdict(low, high, noise=0.01) == expected
-
-
-def test_outlier_flag_catches_an_injected_outlier() -> None:
-    x = [10.0, 11.0, 9.0, 10.0, 12.0, 10.0, 11.0, 100.0]
-    assert analysis.outlier_flags(x).tolist() == [False] * 7 + [True]
-    assert analysis.modified_z([1.0, 2.0, 3.0]).tolist() == pytest.approx([-0.6745, 0, 0.6745])
-
-
-def test_outlier_flags_when_mad_is_zero() -> None:
-    # More than half the values equal: the MAD is 0, the mean absolute deviation takes over.
-    assert analysis.outlier_flags([5.0, 5.0, 5.0, 5.0, 100.0]).tolist() == [False] * 4 + [True]
-    assert not analysis.outlier_flags([5.0] * 6).any()
-
-
-def test_geomean_of_two_and_eight_is_four() -> None:
-    assert analysis.geomean([2, 8]) == pytest.approx(4.0)
-    assert math.isnan(analysis.geomean([]))
-    assert math.isnan(analysis.geomean([2, -1]))
-
-
-# --- raw frames -------------------------------------------------------------------------------
-
-
-def test_samples_frame_keeps_warmup_runs_marked() -> None:
-    samples = case_samples("py-loop", wall=1000, kernel=100, sessions=1, runs=2)
-    frame = analysis.samples_frame(samples)
-    assert len(frame) == 3
-    assert frame["warmup"].tolist() == [True, False, False]
-    assert frame["cpu_ns"].tolist() == [750, 750, 750]
-    assert frame["n_iters"].tolist() == [4, 4, 4]
-    assert list(frame.columns) == analysis.SAMPLE_COLUMNS
-
-
-def test_samples_frame_flags_outliers_without_dropping_them() -> None:
-    samples = [sample(run=i, wall_ns=w) for i, w in enumerate([100, 101, 99, 100, 102, 5000])]
-    frame = analysis.samples_frame(samples)
-    assert len(frame) == 6
-    assert frame["wall_outlier"].tolist() == [False] * 5 + [True]
-
-
-def test_iterations_frame_marks_warmup_iterations() -> None:
-    samples = [sample(iter_ns=[50, 10, 11]), sample(run=1, iter_ns=[40, 12, 13])]
-    frame = analysis.iterations_frame(samples, warmup_iters=1)
-    assert len(frame) == 6
-    assert frame["iteration"].tolist() == [0, 1, 2, 0, 1, 2]
-    assert frame["warmup_iter"].tolist() == [True, False, False] * 2
-    assert list(frame.columns) == analysis.ITERATION_COLUMNS
-    assert analysis.iterations_frame([sample(iter_ns=[])]).empty
-
-
 def test_unknown_sample_schema_is_refused() -> None:
-    with pytest.raises(BundleError, match="schema 2"):
-        analysis.samples_frame([sample(schema=2)])
+    with pytest.raises(BundleError, match="schema 99"):
+        frames.summarize([sample(schema=99)], [])
 
 
 # --- summarize --------------------------------------------------------------------------------
@@ -241,7 +118,7 @@ def test_summarize_excludes_warmup_runs_and_iterations() -> None:
         sample(session=1, run=0, warmup=True, wall_ns=888_888_888, iter_ns=[10**9]),
         sample(session=1, run=1, wall_ns=1000, iter_ns=[10**6, 100, 100]),
     ]
-    r = row(analysis.summarize(samples, []), "py-loop")
+    r = row(frames.summarize(samples, []), "py-loop")
     assert r["n_runs"] == 3
     assert r["n_warmup_runs"] == 2
     assert r["n_sessions"] == 2
@@ -254,7 +131,7 @@ def test_summarize_excludes_warmup_runs_and_iterations() -> None:
 
 def test_summarize_known_process_figures() -> None:
     samples = [sample(run=i, wall_ns=1000, iter_ns=[100, 200, 300]) for i in range(3)]
-    r = row(analysis.summarize(samples, []), "py-loop")
+    r = row(frames.summarize(samples, []), "py-loop")
     assert r["startup_share"] == pytest.approx(0.4)  # (1000 - 600) / 1000
     assert r["cpu_median_ns"] == 750
     assert r["cpu_over_wall"] == pytest.approx(0.75)
@@ -267,7 +144,7 @@ def test_summarize_known_process_figures() -> None:
 
 def test_summarize_without_iterations_has_no_kernel_figures() -> None:
     samples = case_samples("py-bare", task="startup", size=None, wall=20e6)
-    r = row(analysis.summarize(samples, []), "py-bare")
+    r = row(frames.summarize(samples, []), "py-bare")
     assert math.isnan(r["kernel_median_ns"])
     assert math.isnan(r["startup_share"])
     assert r["n_iters"] == 0
@@ -280,7 +157,7 @@ def test_summarize_counts_outliers_and_skips_failed_runs() -> None:
     samples = [sample(run=i, wall_ns=w) for i, w in enumerate(walls)]
     samples.append(sample(run=6, wall_ns=1, exit_code=1))
     samples.append(sample(run=7, wall_ns=1, timed_out=True))
-    r = row(analysis.summarize(samples, []), "py-loop")
+    r = row(frames.summarize(samples, []), "py-loop")
     assert r["n_outliers"] == 1
     assert r["n_runs"] == 6
     assert r["n_failed_runs"] == 2
@@ -290,9 +167,8 @@ def test_summarize_counts_outliers_and_skips_failed_runs() -> None:
 
 def test_a_run_without_timings_is_kept_raw_but_not_summarised() -> None:
     samples = [sample(run=0, wall_ns=1000), sample(run=1, wall_ns=None, exit_code=None)]
-    frame = analysis.samples_frame(samples)
-    assert frame["run_ok"].tolist() == [True, False]
-    r = row(analysis.summarize(samples, []), "py-loop")
+    assert [frames.run_ok(s) for s in samples] == [True, False]
+    r = row(frames.summarize(samples, []), "py-loop")
     assert (r["n_runs"], r["n_failed_runs"], r["wall_median_ns"]) == (1, 1, 1000)
 
 
@@ -309,8 +185,8 @@ def test_summarize_lists_failed_cases_from_the_case_statuses() -> None:
             "stderr_tail": "thread 'main' panicked",
         }
     ]
-    summary = analysis.summarize(samples, cases)
-    assert list(summary.columns) == analysis.SUMMARY_COLUMNS
+    summary = frames.summarize(samples, cases)
+    assert list(summary.columns) == frames.SUMMARY_COLUMNS
     failed = row(summary, "rs-rayon")
     assert failed["status"] == "failed"
     assert failed["reason"] == "exit status 101"
@@ -320,7 +196,7 @@ def test_summarize_lists_failed_cases_from_the_case_statuses() -> None:
 
 def test_summarize_marks_a_checksum_mismatch_invalid() -> None:
     samples = [sample(run=i, checksum_ok=i != 1) for i in range(3)]
-    r = row(analysis.summarize(samples, []), "py-loop")
+    r = row(frames.summarize(samples, []), "py-loop")
     assert r["status"] == "invalid"
     assert bool(r["checksum_ok"]) is False
 
@@ -328,8 +204,8 @@ def test_summarize_marks_a_checksum_mismatch_invalid() -> None:
 def test_summary_of_a_case_does_not_depend_on_other_cases() -> None:
     a = case_samples("py-loop", wall=1000, kernel=100, jitter=0.05)
     b = case_samples("rs-scalar", wall=500, kernel=10, jitter=0.05)
-    alone = row(analysis.summarize(a, []), "py-loop")
-    together = row(analysis.summarize(b + a, []), "py-loop")
+    alone = row(frames.summarize(a, []), "py-loop")
+    together = row(frames.summarize(b + a, []), "py-loop")
     assert alone["wall_ci_low_ns"] == together["wall_ci_low_ns"]
     assert alone["kernel_ci_high_ns"] == together["kernel_ci_high_ns"]
 
@@ -340,7 +216,7 @@ def test_summarize_orders_sizes_ascending_within_a_task() -> None:
         + case_samples("py-loop", wall=1000, size=100)
         + case_samples("py-bare", wall=1000, task="startup", size=None)
     )
-    summary = analysis.summarize(samples, [])
+    summary = frames.summarize(samples, [])
     assert summary["task"].tolist() == ["sum_squares", "sum_squares", "startup"]
     assert summary["size"].tolist()[:2] == [100, 10_000]
 
@@ -352,8 +228,8 @@ BASELINES = {"sum_squares": "py-loop", "startup": "py-bare"}
 
 
 def run_speedups(samples: list[dict[str, Any]], cases: list[dict[str, Any]] | None = None):
-    summary = analysis.summarize(samples, cases or [])
-    return analysis.speedups(samples, summary, BASELINES, n_boot=500)
+    summary = frames.summarize(samples, cases or [])
+    return frames.speedups(samples, summary, BASELINES, n_boot=500)
 
 
 def test_speedup_of_constant_samples_is_exactly_two() -> None:
@@ -361,7 +237,7 @@ def test_speedup_of_constant_samples_is_exactly_two() -> None:
         "rs-scalar", wall=3000, kernel=1000
     )
     sp = run_speedups(samples)
-    assert list(sp.columns) == analysis.SPEEDUP_COLUMNS
+    assert list(sp.columns) == frames.SPEEDUP_COLUMNS
     r = row(sp, "rs-scalar", reference_kind="baseline")
     assert r["metric"] == "kernel"
     assert (r["speedup"], r["ci_low"], r["ci_high"]) == (2.0, 2.0, 2.0)
@@ -500,8 +376,8 @@ def test_geomean_speedups_across_tasks() -> None:
              "speedup": 16.0},
         ]
     )  # fmt: skip
-    g = analysis.geomean_speedups(sp)
-    assert list(g.columns) == analysis.GEOMEAN_COLUMNS
+    g = frames.geomean_speedups(sp)
+    assert list(g.columns) == frames.GEOMEAN_COLUMNS
     x = row(g, "rs-x")
     assert x["geomean"] == pytest.approx(4.0)
     assert (x["n_tasks"], x["n_ratios"]) == (2, 2)
@@ -514,14 +390,14 @@ def test_aa_pairs_count_false_flags_and_cis_that_hold_one() -> None:
     frame = pd.DataFrame.from_records(
         [
             # (impl, reference, kind, ci_low, ci_high, verdict)
-            ("x.b", "x.a", "baseline", 0.99, 1.01, analysis.NO_DIFFERENCE),
-            ("y.b", "y.a", "baseline", 1.02, 1.05, analysis.FASTER),
-            ("z.b", "z.a", "baseline", 1.002, 1.008, analysis.NO_DIFFERENCE),
-            ("x.a", "x.b", "best_python", 0.99, 1.01, analysis.NO_DIFFERENCE),
+            ("x.b", "x.a", "baseline", 0.99, 1.01, stats.NO_DIFFERENCE),
+            ("y.b", "y.a", "baseline", 1.02, 1.05, stats.FASTER),
+            ("z.b", "z.a", "baseline", 1.002, 1.008, stats.NO_DIFFERENCE),
+            ("x.a", "x.b", "best_python", 0.99, 1.01, stats.NO_DIFFERENCE),
         ],
         columns=["impl", "reference", "reference_kind", "ci_low", "ci_high", "verdict"],
     )
-    pairs = analysis.aa_pairs(frame)
+    pairs = frames.aa_pairs(frame)
     assert pairs["impl"].tolist() == ["x.b", "y.b", "z.b"]
     assert pairs["contains_1"].tolist() == [True, False, False]
     assert pairs["flagged"].tolist() == [False, True, False]
@@ -529,53 +405,38 @@ def test_aa_pairs_count_false_flags_and_cis_that_hold_one() -> None:
 
 def test_case_warnings_name_severe_outliers_and_stay_quiet_on_clean_data() -> None:
     clean = case_samples("py-loop", wall=1000, kernel=100, jitter=0.01)
-    assert analysis.case_warnings(clean) == []
+    assert frames.case_warnings(clean) == []
     noisy = [dict(s) for s in clean]
     measured = [s for s in noisy if not s["warmup"]]
     measured[0]["wall_ns"] *= 2  # 100 % off where the spread is 1 %: severe
     measured[1]["iter_ns"] = [v * 3 for v in measured[1]["iter_ns"]]
-    [warning] = analysis.case_warnings(noisy)
+    [warning] = frames.case_warnings(noisy)
     assert warning.startswith("statistical outliers (over 10 MADs and 5 % from the median; kept): ")
     assert f"1 of {len(measured)} process runs' wall times, 3 of " in warning
     # A wall-time case is checked once, on its wall times.
     startup = case_samples("py-bare", task="startup", size=None, wall=1000, jitter=0.01)
     startup[1]["wall_ns"] *= 2
-    [warning] = analysis.case_warnings(startup)
+    [warning] = frames.case_warnings(startup)
     assert "1 of 8 process runs' wall times." in warning
     # 10 MADs but only 3 % off: the jitter of a microsecond kernel, not worth a warning.
     startup[1]["wall_ns"] = startup[2]["wall_ns"] * 1.03
-    assert analysis.case_warnings(startup) == []
+    assert frames.case_warnings(startup) == []
 
 
 def test_case_metric_is_kernel_only_when_iterations_are_reported() -> None:
-    assert analysis.case_metric(case_samples("py-loop", wall=1000, kernel=100)) == "kernel"
-    assert analysis.case_metric(case_samples("py-bare", wall=1000, kernel=None)) == "wall"
+    assert metric_of(case_samples("py-loop", wall=1000, kernel=100)) == "kernel"
+    assert metric_of(case_samples("py-bare", wall=1000, kernel=None)) == "wall"
 
 
 def test_an_aa_bundle_compares_twins_only_with_each_other() -> None:
     samples = case_samples("py-numpy.a", task="t.py-numpy", wall=1000, kernel=100) + case_samples(
         "py-numpy.b", task="t.py-numpy", wall=1000, kernel=100
     )
-    summary = analysis.summarize(samples, [])
-    both = analysis.speedups(samples, summary, {"t.py-numpy": "py-numpy.a"}, n_boot=200)
+    summary = frames.summarize(samples, [])
+    both = frames.speedups(samples, summary, {"t.py-numpy": "py-numpy.a"}, n_boot=200)
     assert sorted(both["reference_kind"]) == ["baseline", "best_python"]
-    twins = analysis.speedups(
+    twins = frames.speedups(
         samples, summary, {"t.py-numpy": "py-numpy.a"}, n_boot=200, against_best_python=False
     )
     assert twins["reference_kind"].tolist() == ["baseline"]
-    assert analysis.aa_pairs(twins)["flagged"].tolist() == [False]
-
-
-@pytest.mark.parametrize(
-    ("sessions", "alpha"),
-    [(1, 0.05), (2, 3.408e-72), (4, 2.3854e-4), (8, 0.011462), (31, 0.037917), (1000, 0.049605)],
-)
-def test_expanded_alpha_for_few_sessions(sessions: int, alpha: float) -> None:
-    # Hesterberg's expanded percentile interval: alpha' = 2 Phi(-sqrt(k/(k-1)) t(0.975, k-1)).
-    assert analysis.expanded_alpha(sessions) == pytest.approx(alpha, rel=1e-3)
-
-
-def test_two_sessions_give_a_ci_spanning_both_session_medians() -> None:
-    sessions = [[np.array([100.0])] * 5, [np.array([110.0])] * 5]
-    med, lo, hi = analysis.hierarchical_median_ci(sessions, n_boot=500)
-    assert (med, lo, hi) == (105.0, 100.0, 110.0)
+    assert frames.aa_pairs(twins)["flagged"].tolist() == [False]
