@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerate python/requirements.lock from python/requirements.in.
+# Regenerate python/requirements.lock from python/requirements.in, and
+# python/build-requirements.lock (maturin, for the image's build stage) from build-requirements.in.
 #
 # The lock is resolved for the benchmark image, not for the host running this script:
 # CPython 3.13 on manylinux x86_64 (glibc 2.28 or newer; Debian trixie has 2.41), wheels only,
@@ -36,6 +37,13 @@ export UV_NATIVE_TLS="${UV_NATIVE_TLS:-1}"
     --custom-compile-command "python/lock.sh" \
     -o requirements.lock \
     "$@"
+"$uv" pip compile build-requirements.in \
+    --python-version 3.13 \
+    --python-platform x86_64-manylinux_2_28 \
+    --generate-hashes \
+    --only-binary :all: \
+    --custom-compile-command "python/lock.sh" \
+    -o build-requirements.lock
 
 # Verify: every pin resolves to a cp313/abi3/py3 manylinux x86_64 wheel whose hash matches.
 wheels="$(mktemp -d "${TMPDIR:-/tmp}/rpb-wheels313.XXXXXX")"
@@ -44,7 +52,7 @@ python3 -m pip download --quiet --require-hashes --no-deps --only-binary=:all: \
     --python-version 3.13 --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
     --platform manylinux2014_x86_64 \
-    -r requirements.lock -d "$wheels"
+    -r requirements.lock -r build-requirements.lock -d "$wheels"
 echo "locked wheels:"
 ls -1 "$wheels"
 du -ch "$wheels"/*.whl | tail -n 1

@@ -8,13 +8,18 @@
 //! 3. [`report::run_kernel`]: K timed iterations of the kernel, all giving the same checksum,
 //!    then one JSON line on stdout (the last line).
 
+pub mod batch_scoring;
 pub mod cli;
 pub mod concurrency;
 pub mod datagen;
+pub mod drift;
+pub mod feature_engineering;
 pub mod file_read;
 pub mod input;
 pub mod io_impact;
 pub mod parallel;
+pub mod pool;
 pub mod report;
 pub mod rng;
 pub mod sum_squares;
+pub mod tables;

@@ -2,6 +2,9 @@
 //!
 //! datagen sum-squares --n N --seed S --out PATH
 //! datagen file-read --n N --seed S --out PATH
+//! datagen feature-engineering --n N --seed S --out PATH
+//! datagen drift --n N --seed S --out PATH
+//! datagen batch-scoring --n N --seed S --out PATH
 //!
 //! Each generator writes its file atomically and prints one JSON line describing it. A new task
 //! adds a function and a row to GENERATORS.
@@ -17,6 +20,13 @@ type Generator = fn(Vec<String>) -> Result<(), String>;
 const GENERATORS: &[(&str, &str, Generator)] = &[
     ("sum-squares", "--n N --seed S --out PATH", sum_squares),
     ("file-read", "--n N --seed S --out PATH", file_read),
+    (
+        "feature-engineering",
+        "--n N --seed S --out PATH",
+        feature_engineering,
+    ),
+    ("drift", "--n N --seed S --out PATH", drift),
+    ("batch-scoring", "--n N --seed S --out PATH", batch_scoring),
 ];
 
 fn json_str(s: &str) -> String {
@@ -58,6 +68,52 @@ fn file_read(args: Vec<String>) -> Result<(), String> {
         seed,
         w.bytes
     );
+    Ok(())
+}
+
+/// Parses `--n N --seed S --out PATH`; `max_n` bounds N so the file size cannot overflow.
+fn table_opts(args: Vec<String>, max_n: u64) -> Result<(u64, u64, String), String> {
+    let opts = Opts::parse(args, &["--n", "--seed", "--out"], &[])?;
+    let n: u64 = opts.parse_required("--n")?;
+    let seed: u64 = opts.parse_required("--seed")?;
+    let out = opts.required("--out")?.to_string();
+    if n == 0 || n > max_n {
+        return Err(format!("--n must be in 1..={max_n}, got {n}"));
+    }
+    Ok((n, seed, out))
+}
+
+fn print_written(out: &str, n: u64, seed: u64, bytes: u64) {
+    println!(
+        "{{\"schema\":1,\"path\":{},\"n\":{n},\"seed\":{seed},\"bytes\":{bytes}}}",
+        json_str(out)
+    );
+}
+
+fn feature_engineering(args: Vec<String>) -> Result<(), String> {
+    let (n, seed, out) = table_opts(args, 1 << 32)?;
+    if n < 2 {
+        return Err("--n must be at least 2".into());
+    }
+    let bytes = rpb_bench::feature_engineering::write_input(Path::new(&out), n, seed)
+        .map_err(|e| format!("{out}: {e}"))?;
+    print_written(&out, n, seed, bytes);
+    Ok(())
+}
+
+fn drift(args: Vec<String>) -> Result<(), String> {
+    let (n, seed, out) = table_opts(args, 1 << 32)?;
+    let bytes = rpb_bench::drift::write_input(Path::new(&out), n, seed)
+        .map_err(|e| format!("{out}: {e}"))?;
+    print_written(&out, n, seed, bytes);
+    Ok(())
+}
+
+fn batch_scoring(args: Vec<String>) -> Result<(), String> {
+    let (n, seed, out) = table_opts(args, 1 << 32)?;
+    let bytes = rpb_bench::batch_scoring::write_input(Path::new(&out), n, seed)
+        .map_err(|e| format!("{out}: {e}"))?;
+    print_written(&out, n, seed, bytes);
     Ok(())
 }
 
