@@ -1,10 +1,9 @@
 """The benchmark programs of ffi, feature_engineering, drift and batch_scoring, and the PyO3
-module rpb_native, run on the host against the suite fragments.
+module rpb_native, run on the host against the suite file.
 
 Inputs come from the Rust ``datagen`` (built once per module). The tasks are read from the
-suite file, or from their fragments under harness/suites/fragments while they are not wired
-into it. Every reference value is recomputed here with NumPy/SciPy code that shares nothing with the
-implementations; every implementation is then run through the fragment's own argv (image paths
+suite file. Every reference value is recomputed here with NumPy/SciPy code that shares
+nothing with the implementations; every implementation is then run through the suite's own argv (image paths
 mapped to this checkout) on the test size and must print a checksum that agrees with the
 reference under the task's tolerance. Drift's metrics are checked against SciPy and batch
 scores against NumPy within 1e-12 relative. The PyO3 implementations need ``maturin`` (the
@@ -32,7 +31,6 @@ ROOT = Path(__file__).resolve().parent.parent
 RUST = ROOT / "rust"
 RELEASE = RUST / "target" / "release"
 SUITE = ROOT / "harness" / "suites" / "default.toml"
-FRAGMENTS = ROOT / "harness" / "suites" / "fragments"
 PY_BENCH = ROOT / "python" / "bench"
 CHECK_SWEEP = os.environ.get("RPB_CHECK_SWEEP_REFERENCES") == "1"
 TASKS = ["ffi", "feature_engineering", "drift", "batch_scoring"]
@@ -40,12 +38,8 @@ LIBS = {"numpy": "numpy", "pandas": "pandas", "polars": "polars", "scipy": "scip
 
 
 def task_of(name: str) -> dict:
-    """The task from the suite file, or from its fragment while it is not wired in yet."""
-    tasks = tomllib.loads(SUITE.read_text())["tasks"]
-    if name in tasks:
-        return tasks[name]
-    (task,) = tomllib.loads((FRAGMENTS / f"{name}.toml").read_text())["tasks"].values()
-    return task
+    """The task from the suite file."""
+    return tomllib.loads(SUITE.read_text())["tasks"][name]
 
 
 def sizes_to_check(task: dict) -> list[int]:
@@ -215,7 +209,7 @@ def assert_checksum(task: dict, got: str, want: str | list[float], rel_tol: floa
 
 @pytest.mark.parametrize("name", TASKS)
 def test_references(inputs, name: str) -> None:
-    """The fragment's fixed references equal the independent computation."""
+    """The suite's fixed references equal the independent computation."""
     if name == "drift":
         pytest.importorskip("scipy")
     task = task_of(name)
@@ -235,7 +229,7 @@ def test_every_size_has_a_reference(name: str) -> None:
 
 
 def host_argv(argv: list[str], values: dict[str, str]) -> list[str]:
-    """The fragment's argv with image paths mapped to this checkout and placeholders filled."""
+    """The suite's argv with image paths mapped to this checkout and placeholders filled."""
     out = []
     for arg in argv:
         if arg == "python3":
