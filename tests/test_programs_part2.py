@@ -2,9 +2,9 @@
 module rpb_native, run on the host against the suite file.
 
 Inputs come from the Rust ``datagen`` (built once per module). The tasks are read from the
-suite file. Every reference value is recomputed here with NumPy/SciPy code that shares
-nothing with the implementations; every implementation is then run through the suite's own argv (image paths
-mapped to this checkout) on the test size and must print a checksum that agrees with the
+suite file. Every reference value is recomputed here with NumPy/SciPy code that shares nothing
+with the implementations; every implementation is then run through the suite's own argv (image
+paths mapped to this checkout) on the test size and must print a checksum that agrees with the
 reference under the task's tolerance. Drift's metrics are checked against SciPy and batch
 scores against NumPy within 1e-12 relative. The PyO3 implementations need ``maturin`` (the
 module is built into a temporary folder, not installed); without it they are skipped. Sizes
