@@ -13,4 +13,5 @@ pub mod datagen;
 pub mod input;
 pub mod report;
 pub mod rng;
+pub mod score;
 pub mod sum_squares;
