@@ -29,11 +29,14 @@ common options: [--host IP (default 127.0.0.1)] [--oha PATH] [--threads T] [--bo
 ready     polls GET /health until it answers 200 (default timeout 30 s).
 check     POSTs N seeded rows (default 200, seed 1) to /score and compares each score with the
           reference (relative 1e-12); then POSTs malformed bodies, each must get a 4xx.
-saturate  closed loop with oha: C connections (default 32), each sending as fast as answered.
-rate      open loop with oha: R requests/s on a fixed schedule, latency measured from each
-          request's scheduled time (--latency-correction), C connections (default 64).
+saturate  closed loop with oha for D seconds: C connections (default 32), each sending its
+          next request as soon as the last one is answered.
+rate      open loop with oha for D seconds: R requests/s on a fixed schedule, whatever the
+          answers do; each latency counts from the request's scheduled time
+          (--latency-correction), C connections (default 32).
 Load phases send one seeded row (--body-seed, default 1); oha runs with T tokio threads
-(default: the CPUs this process may use). Every phase prints one JSON line last.
+(default: the CPUs this process may use). Every phase prints one JSON line last; see
+rust/README.md for its fields.
 ";
 
 const VALUE_OPTS: &[&str] = &[
@@ -115,9 +118,11 @@ fn run(phase: &str, args: Vec<String>) -> Result<Value, String> {
             check::check(addr, seed, count, Duration::from_secs_f64(timeout_s))
         }
         _ => {
-            let duration_s: u64 = opts.parse_required("--duration-s")?;
-            if duration_s == 0 {
-                return Err("--duration-s must be at least 1".into());
+            let duration_s: f64 = opts.parse_required("--duration-s")?;
+            if !(duration_s >= 0.001 && duration_s.is_finite()) {
+                return Err(format!(
+                    "--duration-s must be a positive number of seconds, got {duration_s}"
+                ));
             }
             let rate = if phase == "rate" {
                 let r: f64 = opts.parse_required("--rate")?;
@@ -128,8 +133,7 @@ fn run(phase: &str, args: Vec<String>) -> Result<Value, String> {
             } else {
                 None
             };
-            let connections: u64 =
-                opts.parse_or("--connections", if rate.is_some() { 64 } else { 32 })?;
+            let connections: u64 = opts.parse_or("--connections", 32)?;
             if connections == 0 {
                 return Err("--connections must be at least 1".into());
             }

@@ -15,7 +15,7 @@ use crate::reference::{body, Rng};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Load {
     pub addr: SocketAddr,
-    pub duration_s: u64,
+    pub duration_s: f64,
     pub connections: u64,
     /// `None`: closed loop (saturation); `Some(r)`: open loop at r requests/s.
     pub rate: Option<f64>,
@@ -37,7 +37,8 @@ pub fn oha_args(load: &Load) -> Vec<String> {
         "json",
         "--no-color",
         "-z",
-        &format!("{}s", load.duration_s),
+        // Milliseconds: oha's duration parser takes no fractions ("2.5s").
+        &format!("{}ms", (load.duration_s * 1000.0).round() as u64),
         "-c",
         &load.connections.to_string(),
         "-m",
@@ -219,8 +220,8 @@ pub fn summarise(
         "p50": p("p50"),
         "p90": p("p90"),
         "p99": p("p99"),
-        "p99.9": p("p99.9"),
-        "p99.99": p("p99.99"),
+        "p999": p("p99.9"),
+        "p9999": p("p99.99"),
         "max": s("slowest"),
     });
     let completed = ok + bad_status;
@@ -238,12 +239,13 @@ pub fn summarise(
         "duration_s": load.duration_s,
         "connections": load.connections,
         "target_rate": load.rate,
-        "elapsed_s": elapsed_s,
-        "completed": completed,
+        "duration_ns": (elapsed_s * 1e9).round() as u64,
+        "requests": completed,
         "ok": ok,
         "errors": bad_status + transport_errors,
         "aborted_at_deadline": aborted,
-        "requests_per_s": if elapsed_s > 0.0 { ok as f64 / elapsed_s } else { 0.0 },
+        "rps": if elapsed_s > 0.0 { ok as f64 / elapsed_s } else { 0.0 },
+        "cpu_ns": cpu_ns,
         "latency_ns": latency,
         "status": status,
         "error_kinds": error_kinds,
@@ -259,7 +261,7 @@ pub fn summarise(
     if let Some(rate) = load.rate {
         // Requests the schedule asked for; any shortfall (queued at the deadline, or aborted)
         // means the server did not keep up and the latencies describe an overload.
-        let scheduled = (rate * load.duration_s as f64).floor() as u64;
+        let scheduled = (rate * load.duration_s).floor() as u64;
         out["scheduled"] = json!(scheduled);
         out["achieved_fraction"] = json!(if scheduled > 0 {
             completed as f64 / scheduled as f64
@@ -277,7 +279,7 @@ mod tests {
     fn load(rate: Option<f64>) -> Load {
         Load {
             addr: "127.0.0.1:8080".parse().unwrap(),
-            duration_s: 10,
+            duration_s: 10.0,
             connections: 16,
             rate,
             seed: 1,
@@ -295,7 +297,12 @@ mod tests {
         assert_eq!(open[q + 1], "2500");
         assert!(open.contains(&"--latency-correction".to_string()));
         let z = open.iter().position(|a| a == "-z").unwrap();
-        assert_eq!(open[z + 1], "10s");
+        assert_eq!(open[z + 1], "10000ms");
+        let short = oha_args(&Load {
+            duration_s: 2.5,
+            ..load(None)
+        });
+        assert!(short.contains(&"2500ms".to_string()));
     }
 
     #[test]
@@ -327,9 +334,12 @@ mod tests {
         assert_eq!(v["errors"], 3);
         assert_eq!(v["aborted_at_deadline"], 8);
         assert_eq!(v["scheduled"], 20000);
-        assert_eq!(v["latency_ns"]["p99.9"], 3_000_000);
+        assert_eq!(v["latency_ns"]["p999"], 3_000_000);
         assert_eq!(v["latency_ns"]["p50"], 400_000);
-        assert_eq!(v["requests_per_s"], 1999.0);
+        assert_eq!(v["rps"], 1999.0);
+        assert_eq!(v["requests"], 19992);
+        assert_eq!(v["duration_ns"], 10_000_000_000u64);
+        assert_eq!(v["cpu_ns"], 1_500_000_000u64);
         assert_eq!(v["loadgen"]["cpu_share"], 0.15);
     }
 
