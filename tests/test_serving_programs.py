@@ -133,7 +133,8 @@ def server_command(name: str, port: int, bins: dict[str, Path]) -> list[str]:
         case "rs-axum-1":
             return [str(bins["serve_axum"]), "--port", str(port), "--threads", "1"]
         case "rs-axum-n":
-            return [str(bins["serve_axum"]), "--port", str(port), "--threads", "2"]
+            return [str(bins["serve_axum"]), "--port", str(port), "--threads", "2",
+                    "--runtime", "multi-thread"]  # fmt: skip
     raise AssertionError(name)
 
 

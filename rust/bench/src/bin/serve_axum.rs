@@ -1,12 +1,15 @@
 //! serving_api: the logistic scorer behind axum on a tokio runtime.
 //!
-//! serve_axum --port P [--threads N]
+//! serve_axum --port P [--threads N] [--runtime current-thread|multi-thread]
 //!
 //! `POST /score` with `{"x": [32 numbers]}` answers `{"score": s}`; `GET /health` answers 200.
 //! Bad input gets axum's own rejections: 400 (not JSON), 422 (wrong shape: not 32 numbers,
-//! missing key), 415 (no JSON content type). Listens on 127.0.0.1 only. `--threads 1` runs
-//! tokio's current-thread runtime (one thread does everything, as `flavor = "current_thread"`
-//! would); N > 1 the multi-thread runtime with N workers. SIGTERM or Ctrl-C stops it cleanly.
+//! missing key), 415 (no JSON content type). Listens on 127.0.0.1 only. By default `--threads 1`
+//! runs tokio's current-thread runtime (one thread does everything, as `flavor =
+//! "current_thread"` would) and N > 1 the multi-thread runtime with N workers (what
+//! `#[tokio::main]` builds); `--runtime multi-thread` keeps the multi-thread runtime at N = 1,
+//! so "all cores" means the same scheduler on a host whose server gets one core. SIGTERM or
+//! Ctrl-C stops it cleanly.
 
 use std::net::{Ipv4Addr, SocketAddr};
 
@@ -18,11 +21,11 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
 const USAGE: &str = "\
-usage: serve_axum --port P [--threads N]
+usage: serve_axum --port P [--threads N] [--runtime current-thread|multi-thread]
 
 Serves POST /score ({\"x\": [32 numbers]} -> {\"score\": s}) and GET /health on 127.0.0.1:P.
---threads N: 1 (default) runs tokio's current-thread runtime, N > 1 the multi-thread runtime
-with N worker threads.
+--threads N: worker threads (default 1). --runtime: tokio's current-thread runtime (the
+default for N = 1; needs N = 1) or the multi-thread runtime with N workers (default for N > 1).
 ";
 
 #[derive(Deserialize)]
@@ -84,13 +87,23 @@ fn main() {
         print!("{USAGE}");
         return;
     }
-    let opts = Opts::parse(args, &["--port", "--threads"], &[]).unwrap_or_else(|e| fail(e));
+    let opts =
+        Opts::parse(args, &["--port", "--threads", "--runtime"], &[]).unwrap_or_else(|e| fail(e));
     let port: u16 = opts.parse_required("--port").unwrap_or_else(|e| fail(e));
     let threads: usize = opts.parse_or("--threads", 1).unwrap_or_else(|e| fail(e));
     if threads == 0 {
         fail("--threads must be at least 1");
     }
-    let runtime = if threads == 1 {
+    let multi = match opts.get("--runtime") {
+        None => threads > 1,
+        Some("multi-thread") => true,
+        Some("current-thread") if threads == 1 => false,
+        Some("current-thread") => fail("--runtime current-thread runs one thread: use --threads 1"),
+        Some(other) => fail(format!(
+            "unknown --runtime {other:?} (expected current-thread or multi-thread)"
+        )),
+    };
+    let runtime = if !multi {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
