@@ -21,5 +21,6 @@ pub mod parallel;
 pub mod pool;
 pub mod report;
 pub mod rng;
+pub mod score;
 pub mod sum_squares;
 pub mod tables;
