@@ -455,3 +455,55 @@ def latency_chart(task: str, servers: Sequence[Server], *, fmt_ns: Fmt) -> Chart
     )
     header = ["Server", "Offered req/s", "Achieved req/s", "p50", "p99", "p99.9"]
     return Chart(cid, label, desc, _svg(fig, cid, label, desc), header, table)
+
+
+# --- compare: speed-ups of several bundles ----------------------------------------------------
+
+
+def compare_chart(
+    task: str,
+    rows: Sequence[tuple[str, Sequence[tuple[str, float, float, float]]]],
+    bundles: Sequence[str],
+) -> Chart | None:
+    """Each speed-up of a task in every bundle, with its 95 % CI, on a log scale: `rows` is
+    [(what, [(bundle, speed-up, CI low, CI high)])]."""
+    rows = [(name, pts) for name, pts in rows if pts]
+    if not rows:
+        return None
+    labels = [name for name, _ in rows]
+    fig = _figure(7.0, 0.8 + 0.3 * len(labels) * max(1.0, len(bundles) ** 0.5))
+    ax = _axes(fig)
+    step = 0.6 / max(1, len(bundles))
+    for i, bundle in enumerate(bundles):
+        ys, xs, lo, hi = [], [], [], []
+        for j, (_, pts) in enumerate(rows):
+            for b, s, low, high in pts:
+                if b == bundle and s > 0:
+                    ys.append(j + (i - (len(bundles) - 1) / 2) * step)
+                    xs.append(s)
+                    lo.append(max(0.0, s - low))
+                    hi.append(max(0.0, high - s))
+        if xs:
+            ax.errorbar(
+                xs, ys, xerr=[lo, hi], linestyle="none", capsize=3, label=bundle, **_style(i)
+            )
+    ax.axvline(1.0, color="#888888", linestyle="--", linewidth=1)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.invert_yaxis()
+    _log(ax, "x")
+    ax.set_xlabel("speed-up (reference time / implementation time, log; whiskers: 95 % CI)")
+    ax.legend(loc="best", fontsize=8)
+    cid = chart_id("compare", task)
+    label = f"Chart: {task}, speed-ups in each bundle"
+    desc = (
+        f"Dot plot, log scale: each speed-up of {task} in every bundle with its 95 % confidence "
+        "interval; the dashed line is 1 (as fast as the reference). Markers of one row that "
+        "do not overlap are a real difference between the bundles."
+    )
+    table = [
+        [name, b, f"{s:.3g}×", f"[{low:.3g}, {high:.3g}]"]
+        for name, pts in rows
+        for b, s, low, high in pts
+    ]
+    header = ["Speed-up", "Bundle", "Value", "95 % CI"]
+    return Chart(cid, label, desc, _svg(fig, cid, label, desc), header, table)

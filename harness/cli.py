@@ -535,6 +535,14 @@ def compare(
         Path | None,
         typer.Option("--markdown", metavar="PATH", help="Also write the comparison as Markdown."),
     ] = None,
+    html_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            metavar="PATH",
+            help="Also write the comparison as one self-contained HTML page, with charts.",
+        ),
+    ] = None,
 ) -> None:
     """Compare two or more results bundles, case by case.
 
@@ -561,6 +569,7 @@ def compare(
     if not (math.isfinite(noise) and 0 <= noise < 1):
         raise UsageError(f"--noise {noise} is not a fraction. Give e.g. 0.01 for 1 %")
     csv_base, markdown = _compare_outputs(csv_path, markdown_path)
+    html = None if html_path is None else _output_path(html_path, "--html", "compare.html")
     sides = _compare_sides(paths)
     _line(f"comparing {len(sides)} bundles (hierarchical bootstrap)")
     result = comparison.compare(sides, noise)
@@ -577,6 +586,8 @@ def compare(
             _write_output(target, comparison.render_csv(frame), "--csv")
     if markdown is not None:
         _write_output(markdown, comparison.render_markdown(result), "--markdown")
+    if html is not None:
+        _write_output(html, comparison.render_html(result, sides), "--html")
 
 
 def _compare_outputs(
