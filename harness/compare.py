@@ -382,7 +382,9 @@ def medians(
                     "status": status,
                     "reason": reason,
                     "median_ns": meds[i],
-                    "cv": float(row[f"{metric}_cv"]) if ok[i] and row is not None else math.nan,
+                    "cv": float(row.get(f"{metric}_cv", math.nan))
+                    if ok[i] and row is not None
+                    else math.nan,
                     "n_runs": int(row["n_runs"]) if row is not None else 0,
                     "ratio": ratio,
                     "ci_low": low,

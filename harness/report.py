@@ -815,6 +815,7 @@ def _service(servers: Sequence[Server]) -> list[dict[str, Any]]:
                         "cpu_per_request": format_ns(s.server_cpu_per_request_ns),
                         "rss": format_kib(s.server_maxrss_kb),
                         "client_busy": format_number(s.client_busy, 2),
+                        "busy": s.client_busy is not None and s.client_busy > CLIENT_BUSY,
                     }
                     for s in group
                 ],
