@@ -33,6 +33,7 @@ ROUTES = {
     "py-loop": "python",
     "py-bare": "python",
     "py-threads": "python",
+    "py-processes": "python",
     "py-asyncio": "python",
     "py-flask": "python",
     "py-numpy": "python-lib",
