@@ -16,7 +16,8 @@ HAS_HARNESS = $(PYTHON) -c 'import importlib.metadata as m; m.version("rust-pyth
 STAMP ?= build/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install installed build run report reproduce experiments test test-unit test-docker \
+.PHONY: help install installed build run report reproduce experiments test test-unit test-browser \
+	test-docker \
 	lint clean
 
 help: ## Show this help
@@ -53,11 +54,14 @@ reproduce: build ## Build, run and report; prints where the report is
 experiments: build ## Check the protocol here: A/A, stability, pinning, container cost (~20 min)
 	for e in aa stability pinning overhead; do experiments/$$e.sh || exit 1; done
 
-test: lint test-unit test-docker ## Lint, unit tests, then integration tests on the real engine
+test: lint test-unit test-browser test-docker ## Lint, unit tests, browser, then integration tests on the real engine
 
-test-unit: installed ## Unit tests only (no Docker)
-	$(PYTHON) -m pytest -m "not docker" -q
+test-unit: installed ## Unit tests only (no Docker, no browser)
+	$(PYTHON) -m pytest -m "not docker and not browser" -q
 	cd rust && cargo test --locked -q
+
+test-browser: installed ## Reports and compare pages in headless Chromium (chromium, chromium-driver)
+	$(PYTHON) -m pytest -m browser -q
 
 test-docker: installed ## Integration tests: build real images, run a quick suite, check bundle and reports
 	$(PYTHON) -m pytest -m docker -q

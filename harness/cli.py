@@ -393,9 +393,9 @@ class _RunUi:
             yield update
 
 
-def write_report(bundle: Bundle) -> dict[str, Path]:
-    """Aggregate a bundle and write summary.csv, report.md and report.html into it."""
-    from harness import frames, report
+def _analysed(bundle: Bundle) -> tuple[dict[str, Any], Any, Any, list[dict[str, Any]], list[Any]]:
+    """A bundle's manifest, summary, speed-ups, cases and samples."""
+    from harness import frames
 
     manifest = bundle.manifest()
     samples = bundle.samples()
@@ -411,12 +411,42 @@ def write_report(bundle: Bundle) -> dict[str, Path]:
         manifest.get("baselines", {}),
         against_best_python=not manifest.get("aa"),
     )
+    return manifest, summary, speed, cases, samples
+
+
+def write_report(bundle: Bundle, aa_bundle: Bundle | None = None) -> dict[str, Path]:
+    """Aggregate a bundle and write summary.csv, conclusions.csv, summary.json, report.md and
+    report.html into it. `aa_bundle`: an A/A run of the same host, for the resolution."""
+    from harness import report
+
+    manifest, summary, speed, cases, samples = _analysed(bundle)
+    extras = report.Extras(samples=samples, notes=bundle.problems())
+    if aa_bundle is not None:
+        aa_manifest, _, aa_speed, _, _ = _analysed(aa_bundle)
+        if not aa_manifest.get("aa"):
+            raise UsageError(
+                f"--aa {aa_bundle.path} is not an A/A bundle. Give one made by `harness run --aa`"
+            )
+        extras = report.Extras(
+            samples=samples,
+            notes=bundle.problems(),
+            aa_speedups=aa_speed,
+            aa_source=str(aa_bundle.path),
+        )
     return {
         "summary": bundle.write("summary.csv", report.render_summary_csv(summary)),
-        "markdown": bundle.write(
-            "report.md", report.render_markdown(manifest, summary, speed, cases)
+        "conclusions": bundle.write(
+            "conclusions.csv", report.render_conclusions_csv(manifest, summary, speed)
         ),
-        "html": bundle.write("report.html", report.render_html(manifest, summary, speed, cases)),
+        "json": bundle.write(
+            "summary.json", report.render_summary_json(manifest, summary, speed, extras)
+        ),
+        "markdown": bundle.write(
+            "report.md", report.render_markdown(manifest, summary, speed, cases, extras)
+        ),
+        "html": bundle.write(
+            "report.html", report.render_html(manifest, summary, speed, cases, extras)
+        ),
     }
 
 
@@ -429,12 +459,23 @@ def report_cmd(
     ] = None,
     *,
     results: ResultsOpt = Path("results"),
+    aa: Annotated[
+        Path | None,
+        typer.Option(
+            "--aa",
+            metavar="BUNDLE",
+            help="An A/A bundle of the same host (`harness run --aa`): the report's smallest "
+            "resolvable difference comes from its twin pairs instead of the CIs.",
+        ),
+    ] = None,
 ) -> None:
-    """Aggregate a bundle (pandas) and write its Markdown and HTML reports (jinja2)."""
+    """Aggregate a bundle (pandas) and write its summary (CSV, JSON), Markdown and HTML reports."""
     bundle = Bundle.open(bundle_path or latest_bundle(results))
-    paths = write_report(bundle)
+    paths = write_report(bundle, Bundle.open(aa) if aa is not None else None)
     for kind, p in paths.items():
         typer.echo(f"{kind}: {p}")
+    for problem in bundle.problems():
+        _line(f"warning: {problem}")
 
 
 def _output_path(path: Path, option: str, default_name: str) -> Path:
@@ -494,6 +535,14 @@ def compare(
         Path | None,
         typer.Option("--markdown", metavar="PATH", help="Also write the comparison as Markdown."),
     ] = None,
+    html_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            metavar="PATH",
+            help="Also write the comparison as one self-contained HTML page, with charts.",
+        ),
+    ] = None,
 ) -> None:
     """Compare two or more results bundles, case by case.
 
@@ -520,6 +569,7 @@ def compare(
     if not (math.isfinite(noise) and 0 <= noise < 1):
         raise UsageError(f"--noise {noise} is not a fraction. Give e.g. 0.01 for 1 %")
     csv_base, markdown = _compare_outputs(csv_path, markdown_path)
+    html = None if html_path is None else _output_path(html_path, "--html", "compare.html")
     sides = _compare_sides(paths)
     _line(f"comparing {len(sides)} bundles (hierarchical bootstrap)")
     result = comparison.compare(sides, noise)
@@ -536,6 +586,8 @@ def compare(
             _write_output(target, comparison.render_csv(frame), "--csv")
     if markdown is not None:
         _write_output(markdown, comparison.render_markdown(result), "--markdown")
+    if html is not None:
+        _write_output(html, comparison.render_html(result, sides), "--html")
 
 
 def _compare_outputs(

@@ -382,7 +382,9 @@ def medians(
                     "status": status,
                     "reason": reason,
                     "median_ns": meds[i],
-                    "cv": float(row[f"{metric}_cv"]) if ok[i] and row is not None else math.nan,
+                    "cv": float(row.get(f"{metric}_cv", math.nan))
+                    if ok[i] and row is not None
+                    else math.nan,
                     "n_runs": int(row["n_runs"]) if row is not None else 0,
                     "ratio": ratio,
                     "ci_low": low,
@@ -751,3 +753,174 @@ def render_markdown(c: Comparison) -> str:
 def render_csv(frame: pd.DataFrame) -> str:
     """A table of the comparison as CSV, one row per (case, bundle)."""
     return frame.to_csv(index=False, lineterminator="\n")
+
+
+# --- HTML -------------------------------------------------------------------------------------
+
+
+def _versions(manifest: Mapping[str, Any]) -> dict[str, str]:
+    """Every toolchain version of a bundle's images, flattened: 'python: python' -> '3.13.5'."""
+    out: dict[str, str] = {}
+    images = manifest.get("images") or {}
+    for name, spec in images.items() if isinstance(images, Mapping) else ():
+        versions = spec.get("versions") if isinstance(spec, Mapping) else None
+        for key, value in (versions or {}).items():
+            if isinstance(value, Mapping):
+                for sub, v in value.items():
+                    out[f"{name}: {key} {sub}"] = _text(v)
+            else:
+                out[f"{name}: {key}"] = _text(value)
+    return out
+
+
+def toolchains(sides: Sequence[Side]) -> list[dict[str, Any]]:
+    """One row per toolchain or package version found in any bundle's images: its value in
+    each bundle and whether they differ."""
+    per = [_versions(s.manifest) for s in sides]
+    keys = sorted({k for v in per for k in v})
+    return [
+        {
+            "key": k,
+            "values": [v.get(k, "") or DASH for v in per],
+            "differs": len({v.get(k, "") for v in per}) > 1,
+        }
+        for k in keys
+    ]
+
+
+def _host_facts(s: Side) -> dict[str, str]:
+    fp = s.manifest.get("fingerprint") or {}
+    engine = s.manifest.get("engine") or {}
+    fp = fp if isinstance(fp, Mapping) else {}
+    engine = engine if isinstance(engine, Mapping) else {}
+    return {
+        "CPU": _text(fp.get("cpu_model")) or DASH,
+        "Cores used": _text(s.manifest.get("cpus")) or DASH,
+        "Kernel": _text(fp.get("kernel")) or DASH,
+        "Docker": _text(engine.get("server_version")) or DASH,
+        "Storage driver": _text(engine.get("storage_driver")) or DASH,
+        "Status": _text(s.manifest.get("status")) or "unknown",
+        "Finished": _text(s.manifest.get("finished")) or DASH,
+    }
+
+
+def _overlap(rows: Sequence[Mapping[str, Any]]) -> str:
+    """'consistent' when every bundle's speed-up CI overlaps B1's, else 'differs' (with which)."""
+    ok = [r for r in rows if r["status"] == "ok"]
+    if len(ok) < 2 or ok[0]["bundle"] != rows[0]["bundle"]:
+        return DASH
+    ref = ok[0]
+    apart = [
+        str(r["bundle"])
+        for r in ok[1:]
+        if float(r["ci_low"]) > float(ref["ci_high"]) or float(r["ci_high"]) < float(ref["ci_low"])
+    ]
+    return f"differs in {', '.join(apart)}" if apart else "consistent"
+
+
+def _speed_chart(task: str, groups: list[list[dict[str, Any]]], names: list[str]) -> Any:
+    """Speed-ups with CIs, one marker per bundle, per (impl vs reference) of a task."""
+    from harness import charts
+
+    return charts.compare_chart(
+        task,
+        [
+            (
+                f"{_text(rows[0]['impl'])} vs {_text(rows[0]['reference_kind'])}"
+                + (f" ({format_size(rows[0]['size'])})" if frames.present(rows[0]["size"]) else ""),
+                [
+                    (str(r["bundle"]), float(r["speedup"]), float(r["ci_low"]), float(r["ci_high"]))
+                    for r in rows
+                    if r["status"] == "ok"
+                ],
+            )
+            for rows in groups
+        ],
+        names,
+    )
+
+
+def render_html(c: Comparison, sides: Sequence[Side]) -> str:
+    """The comparison as one self-contained HTML page in the report's style: the bundles side
+    by side (host, settings, toolchains), flags where they differ, the speed-ups compared with
+    their CIs (tables and charts) and the medians."""
+    from harness.report import _environment
+
+    names = list(c.bundles["bundle"])
+    speed_groups = _groups(c.speedups, ["task", "size", "impl", "reference_kind"])
+    tasks: dict[str, list[list[dict[str, Any]]]] = {}
+    for rows in speed_groups:
+        tasks.setdefault(_text(rows[0]["task"]), []).append(rows)
+    speed_sections = []
+    for task, groups in tasks.items():
+        chart = _speed_chart(task, groups, names)
+        speed_sections.append(
+            {
+                "task": task,
+                "chart": None
+                if chart is None
+                else {
+                    "id": chart.id,
+                    "label": chart.label,
+                    "description": chart.description,
+                    "svg": chart.svg,
+                    "header": chart.header,
+                    "rows": chart.rows,
+                },
+                "rows": [
+                    {
+                        "size": format_size(rows[0]["size"]),
+                        "impl": _text(rows[0]["impl"]),
+                        "reference": next(
+                            (_text(r["reference"]) for r in rows if r["status"] == "ok"), DASH
+                        ),
+                        "cells": [
+                            {
+                                "text": _speed_text(r) if r["status"] == "ok" else DASH,
+                                "verdict": _text(r["verdict"]) if r["status"] == "ok" else "",
+                            }
+                            for r in rows
+                        ],
+                        "overlap": _overlap(rows),
+                        "spread": _spread_text(rows[0]["spread"]),
+                    }
+                    for rows in groups
+                ],
+            }
+        )
+    tool_rows = toolchains(sides)
+    image_ids = [_image_ids(s.manifest) for s in sides]
+    context = {
+        "names": names,
+        "noise": format_percent(c.noise),
+        "bundles": [{k: _text(v) for k, v in b.items()} for b in c.bundles.to_dict("records")],
+        "facts": [
+            {"key": k, "values": [_host_facts(s)[k] for s in sides]} for k in _host_facts(sides[0])
+        ],
+        "toolchains": tool_rows,
+        "toolchain_flag": [
+            f"{r['key']} ({' vs '.join(r['values'])})" for r in tool_rows if r["differs"]
+        ],
+        "images_differ": any(ids != image_ids[0] for ids in image_ids[1:]),
+        "warnings": [_text(w) for w in c.warnings],
+        "notes": [_text(n) for n in c.notes],
+        "speed_sections": speed_sections,
+        "medians": [
+            {
+                "case_id": _text(rows[0]["case_id"]),
+                "metric": _text(rows[0]["metric"]) or DASH,
+                "cells": [
+                    {
+                        "median": _median_text(r) if r["status"] == "ok" else _not_ok(r),
+                        "ratio": _ratio_text(r) if frames.present(r["ratio"]) else "",
+                        "verdict": _text(r["verdict"]),
+                        "ok": r["status"] == "ok",
+                    }
+                    for r in rows
+                ],
+                "spread": _spread_text(rows[0]["spread"]),
+            }
+            for rows in _groups(c.medians, ["case_id"])
+        ],
+    }
+    return _environment().get_template("compare.html.j2").render(**context)

@@ -11,6 +11,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,40 @@ import jinja2
 import pandas as pd
 
 from harness import frames
+from harness.conclusions import (
+    CLIENT_BUSY,
+    Conclusion,
+    Resolution,
+    Scaling,
+    Server,
+    Speed,
+    aa_resolution,
+    conclude,
+    conclusions_frame,
+    export,
+    resolution,
+    round_size,
+    scaling,
+    servers,
+)
 from harness.suite import RUST_ROUTES
 
 TEMPLATES = Path(__file__).parent / "templates"
+# The report's sections, in order: templates/html/NAME.j2 and templates/md/NAME.j2 each. A new
+# section is one template per format and one name here.
+SECTIONS = [
+    "header",
+    "summary",
+    "aa",
+    "startup_chart",
+    "service",
+    "overview",
+    "tasks",
+    "failures",
+    "stops",
+    "how_to_read",
+    "host_images",
+]
 DASH = "—"
 _TIME_UNITS = ((1e9, "s"), (1e6, "ms"), (1e3, "µs"), (1.0, "ns"))
 _KIB_UNITS = ((1024.0**2, "GiB"), (1024.0, "MiB"), (1.0, "KiB"))
@@ -211,13 +243,14 @@ def _text(x: Any) -> str:
 
 def _speed_cell(sp: Mapping[str, Any] | None) -> dict[str, str]:
     if sp is None:
-        return {"ratio": DASH, "ci": "", "verdict": "", "text": DASH}
+        return {"ratio": DASH, "ci": "", "verdict": "", "text": DASH, "cores": ""}
     ratio, ci = format_ratio(sp["speedup"]), format_ratio_ci(sp["ci_low"], sp["ci_high"])
     return {
         "ratio": ratio,
         "ci": ci,
         "verdict": str(sp["verdict"]),
         "text": f"{ratio} {ci} {sp['verdict']}",
+        "cores": "",
     }
 
 
@@ -256,10 +289,26 @@ def _task_sections(
                 for kind in ("baseline", "best_python"):
                     if refs.get((task, size, kind)) == r["impl"]:
                         title = f"({_KIND_TITLE[kind]})"
-                        cells[kind] = {"ratio": title, "ci": "", "verdict": "", "text": title}
+                        cells[kind] = {
+                            "ratio": title,
+                            "ci": "",
+                            "verdict": "",
+                            "text": title,
+                            "cores": "",
+                        }
                     else:
                         cells[kind] = _speed_cell(lookup.get((task, size, r["impl"], kind)))
                 cpu_wall = r["cpu_over_wall"]
+                n_threads = 1 if _missing(r["threads"]) else int(r["threads"])
+                if n_threads > 1:  # a figure that used several cores says so
+                    for kind in ("baseline", "best_python"):
+                        if cells[kind]["ci"]:
+                            note = f"on {n_threads} cores"
+                            cells[kind] = {
+                                **cells[kind],
+                                "cores": note,
+                                "text": f"{cells[kind]['text']} ({note})",
+                            }
                 table.append(
                     {
                         "impl": _text(r["impl"]),
@@ -367,25 +416,6 @@ def _with_cores(row: Mapping[str, Any] | None) -> str:
     return f"{row['impl']} ({n} cores)" if n > 1 else str(row["impl"])
 
 
-def _geomeans(speed: pd.DataFrame) -> list[dict[str, str]]:
-    if speed.empty:
-        return []
-    table: dict[str, dict[str, str]] = {}
-    for r in _records(frames.geomean_speedups(speed)):
-        row = table.setdefault(
-            str(r["impl"]),
-            {"impl": str(r["impl"]), "lang": _text(r["lang"]), "baseline": "", "best_python": ""},
-        )
-        row[str(r["reference_kind"])] = (
-            f"{format_ratio(r['geomean'])} ({int(r['n_tasks'])} task"
-            f"{'s' if int(r['n_tasks']) != 1 else ''})"
-        )
-    return [
-        {**row, "baseline": row["baseline"] or DASH, "best_python": row["best_python"] or DASH}
-        for row in sorted(table.values(), key=lambda r: r["impl"])
-    ]
-
-
 def _failures(
     summary: list[dict[str, Any]], cases: Sequence[Mapping[str, Any]]
 ) -> list[dict[str, str]]:
@@ -453,6 +483,13 @@ def _aa(speedups: pd.DataFrame) -> dict[str, Any] | None:
     }
 
 
+def _cores_text(cpus: Any) -> str:
+    n = _num(cpus) if isinstance(cpus, int | float) and not isinstance(cpus, bool) else None
+    if n is None:
+        return "? cores"
+    return f"{int(n)} core{'s' if int(n) != 1 else ''}"
+
+
 def _profile_text(profile: Any) -> str:
     """The profile name with its repetition counts, when the manifest records them."""
     if not isinstance(profile, Mapping):
@@ -486,13 +523,71 @@ def _harness_text(manifest: Mapping[str, Any]) -> str:
     return version or DASH
 
 
+@dataclass(frozen=True)
+class Extras:
+    """What a report shows besides the frames: the raw samples (for service tasks), an A/A
+    bundle's speed-ups (for the resolution), and problems found reading the bundle."""
+
+    samples: Sequence[Mapping[str, Any]] = ()
+    aa_speedups: pd.DataFrame | None = None
+    aa_source: str = ""
+    notes: Sequence[str] = ()
+
+
+def analyse(
+    manifest: Mapping[str, Any],
+    summary: pd.DataFrame,
+    speedups: pd.DataFrame,
+    extras: Extras = Extras(),
+) -> dict[str, Any]:
+    """The conclusions, resolution, servers and scaling of a bundle (no formatting)."""
+    noise = float(speedups["noise"].iloc[0]) if not speedups.empty else 0.01
+    aa = bool(manifest.get("aa"))
+    res = None
+    if extras.aa_speedups is not None:
+        res = aa_resolution(extras.aa_speedups, noise)
+    elif aa:
+        res = aa_resolution(speedups, noise)
+    if res is None:
+        res = resolution(speedups, noise)
+    return {
+        "conclusions": [] if aa else conclude(summary, speedups, manifest.get("baselines") or {}),
+        "resolution": res,
+        "servers": servers(extras.samples),
+        "scaling": scaling(summary),
+    }
+
+
 def _context(
     manifest: Mapping[str, Any],
     summary: pd.DataFrame,
     speedups: pd.DataFrame,
     cases: Sequence[Mapping[str, Any]],
+    extras: Extras = Extras(),
+    *,
+    with_charts: bool = False,
 ) -> dict[str, Any]:
     summary_rows, speed_rows = _records(summary), _records(speedups)
+    found = analyse(manifest, summary, speedups, extras)
+    conclusions: list[Conclusion] = found["conclusions"]
+    service = _service(found["servers"])
+    task_charts: dict[str, dict[str, Any]] = {}
+    startup_chart = None
+    if with_charts:
+        from harness import charts
+
+        task_charts = _task_charts(summary_rows, conclusions, found["scaling"])
+        startup_chart = _chart_view(
+            charts.startup_chart(_startup_points(summary_rows), fmt_ns=format_ns)
+        )
+        by_task: dict[str, list[Server]] = {}
+        for srv in found["servers"]:
+            by_task.setdefault(srv.task, []).append(srv)
+        for sec in service:
+            sec["chart"] = _chart_view(
+                charts.latency_chart(sec["task"], by_task[sec["task"]], fmt_ns=format_ns)
+            )
+    missing = _missing_cases(manifest, summary_rows)
     status = str(manifest.get("status") or "unknown")
     n_bad = sum(1 for r in summary_rows if r["status"] != "ok")
     images = manifest.get("images") or {}
@@ -505,6 +600,7 @@ def _context(
             "status": status,
             "incomplete": status != "complete",
             "cpus": _text(manifest.get("cpus")) or DASH,
+            "cores_text": _cores_text(manifest.get("cpus")),
             "cpuset": _text(manifest.get("cpuset")) or DASH,
             "mode": _mode_text(manifest),
             "profile": _profile_text(manifest.get("profile")),
@@ -535,14 +631,321 @@ def _context(
             for name, spec in sorted(images.items())
         ],
         "aa": aa,
-        # An A/A bundle compares twins: no "where Rust pays off" or means across tasks.
+        # An A/A bundle compares twins: no "where Rust pays off".
         "overview": [] if aa else _overview(speed_rows),
-        "geomeans": [] if aa else _geomeans(speedups),
+        "conclusions": [_conclusion_row(c) for c in conclusions],
+        "host_line": _host_text(manifest),
+        "noise_warnings": _noise_warnings(manifest, cases),
+        "resolution": _resolution_text(found["resolution"]),
+        "resolution_source": extras.aa_source,
+        "problems": [_text(n) for n in extras.notes],
+        "missing_cases": missing,
+        "service": service,
+        "startup_chart": startup_chart,
+        "charts": task_charts,
+        "n_charts": sum(1 for t in task_charts.values() for c in t.values() if c)
+        + (1 if startup_chart else 0)
+        + sum(1 for sec in service if sec["chart"]),
         "stops": _stops(cases),
         "tasks": _task_sections(summary_rows, speed_rows, manifest.get("baselines") or {}),
         "failures": _failures(summary_rows, cases),
         "how_to_read": [p.format(noise=format_percent(noise, 2)) for p in HOW_TO_READ],
+        "sections": SECTIONS,
     }
+
+
+# --- the summary: conclusions, host, noise, resolution -----------------------------------------
+
+
+def _cores_suffix(threads: int) -> str:
+    return f" ({threads} cores)" if threads > 1 else ""
+
+
+def impl_label(impl: Any, threads: Any) -> str:
+    """An implementation's name, with the cores it used when more than one."""
+    n = 1 if _missing(threads) else int(threads)
+    return f"{impl}{_cores_suffix(n)}"
+
+
+def _speed_text(sp: Speed | None, *, name: bool = True) -> dict[str, str]:
+    """A summary speed-up in parts: who, the figure with its CI, the cores, the verdict."""
+    if sp is None:
+        return {"name": "", "figure": DASH, "cores": "", "verdict": ""}
+    return {
+        "name": sp.impl if name else "",
+        "figure": f"{format_ratio(sp.speedup)} {format_ratio_ci(sp.ci_low, sp.ci_high)}",
+        "cores": f"on {sp.threads} cores" if sp.threads > 1 else "",
+        "verdict": sp.verdict,
+    }
+
+
+def _per_impl(values: Mapping[str, float], fmt: Any) -> str:
+    return ", ".join(f"{k} {fmt(v)}" for k, v in values.items()) or DASH
+
+
+def _crossover_text(c: Conclusion) -> str:
+    if len(c.sizes) < 2:
+        return "one size measured"
+    if not c.crossovers:
+        return (
+            f"no route overtakes another between {format_size(c.sizes[0])} and "
+            f"{format_size(c.sizes[-1])}"
+        )
+    return "; ".join(
+        f"{x.overtaker} overtakes {x.overtaken} at ≈ {round_size(x.size)}" for x in c.crossovers
+    )
+
+
+def _conclusion_row(c: Conclusion) -> dict[str, Any]:
+    lib: dict[str, str]
+    if not c.has_python_lib:
+        lib = {"name": "no Python-library implementation", "figure": "", "cores": "", "verdict": ""}
+    else:
+        lib = _speed_text(c.best_python_lib)
+    startup = (
+        "all of it (a start-up task)"
+        if c.metric == "wall"
+        else _per_impl(c.startup_share, lambda v: format_percent(v, 2))
+    )
+    return {
+        "task": c.task,
+        "size": format_size(c.size) + (f" (largest of {len(c.sizes)})" if len(c.sizes) > 1 else ""),
+        "baseline": c.baseline or DASH,
+        "rust": _speed_text(c.best_rust),
+        "python_lib": lib,
+        "rust_vs_lib": _speed_text(c.rust_vs_python_lib, name=False)
+        if c.has_python_lib
+        else _speed_text(None),
+        "crossover": _crossover_text(c),
+        "bound": DASH
+        if c.cpu_over_wall is None
+        else f"{c.bound} ({format_number(c.cpu_over_wall, 2)})",
+        "startup": startup,
+        "memory": _per_impl(c.maxrss_kb, format_kib),
+        "multicore": ", ".join(c.multicore),
+        "verdict": c.verdict or DASH,
+        "missing": "; ".join(c.missing),
+    }
+
+
+def _resolution_text(res: Resolution | None) -> str:
+    if res is None:
+        return (
+            "No speed-up has a confidence interval here, so the run says nothing about how small "
+            "a difference it can resolve."
+        )
+    if res.source == "aa":
+        return (
+            f"From the A/A check ({res.n} twin pairs of the same program, {res.flagged} wrongly "
+            f"flagged): twins differed by up to {format_percent(res.smallest_difference)} "
+            f"(95 % CI half-widths up to ±{format_percent(res.widest_half_width)}). Treat "
+            f"differences below {format_percent(res.smallest_difference)} as this host's noise."
+        )
+    return (
+        f"Differences below about {format_percent(res.smallest_difference)} cannot be resolved "
+        f"by this run: a speed-up is called faster or slower only when its 95 % CI clears "
+        f"1 ± {format_percent(res.noise)}, and the median CI half-width over {res.n} speed-ups "
+        f"is ±{format_percent(res.median_half_width)} (widest ±"
+        f"{format_percent(res.widest_half_width)}: {res.widest})."
+    )
+
+
+def _host_text(manifest: Mapping[str, Any]) -> str:
+    fp = manifest.get("fingerprint") or {}
+    engine = manifest.get("engine") or {}
+    parts = [
+        _text(fp.get("cpu_model")) or "unknown CPU",
+        f"{_cores_text(manifest.get('cpus'))} used "
+        f"(cpuset {_text(manifest.get('cpuset')) or DASH})",
+    ]
+    if fp.get("kernel"):
+        parts.append(f"Linux {_text(fp['kernel'])}")
+    if engine.get("server_version"):
+        parts.append(f"Docker {_text(engine['server_version'])}")
+    parts.append(_mode_text(manifest))
+    return "; ".join(parts)
+
+
+def _noise_warnings(manifest: Mapping[str, Any], cases: Sequence[Mapping[str, Any]]) -> list[str]:
+    out = [_text(w) for w in manifest.get("warnings") or []]
+    noisy = [_text(c.get("case_id")) for c in cases if c.get("warnings")]
+    if noisy:
+        out.append(
+            f"{len(noisy)} case{'s' if len(noisy) != 1 else ''} had statistical outliers (kept): "
+            f"{', '.join(noisy[:6])}{' ...' if len(noisy) > 6 else ''}; see How each case stopped"
+        )
+    return out
+
+
+def _missing_cases(manifest: Mapping[str, Any], summary_rows: list[dict[str, Any]]) -> list[str]:
+    """Planned cases (manifest `cases`) that have neither samples nor a status."""
+    planned = [str(c) for c in manifest.get("cases") or []]
+    seen = {str(r["case_id"]) for r in summary_rows}
+    return [c for c in planned if c not in seen]
+
+
+# --- service tasks ----------------------------------------------------------------------------
+
+
+def _service(servers: Sequence[Server]) -> list[dict[str, Any]]:
+    tasks: dict[str, list[Server]] = {}
+    for s in servers:
+        tasks.setdefault(s.task, []).append(s)
+    out = []
+    for task, group in tasks.items():
+        warnings = [
+            f"{impl_label(s.impl, s.threads)}: the load generator's CPU/wall was above "
+            f"{CLIENT_BUSY:g} during {', '.join(s.busy_phases)}: it may have been the "
+            "bottleneck, and the server may be faster than shown"
+            for s in group
+            if s.busy_phases
+        ]
+        out.append(
+            {
+                "task": task,
+                "servers": [
+                    {
+                        "impl": impl_label(s.impl, s.threads),
+                        "route": s.route or DASH,
+                        "sessions": str(s.sessions),
+                        "rps": DASH if s.rps is None else f"{sig(s.rps)} req/s",
+                        "rps_ci": format_ratio_ci(s.rps_ci_low, s.rps_ci_high).replace("—", "")
+                        if s.rps_ci_low is not None
+                        else "",
+                        "cpu_per_request": format_ns(s.server_cpu_per_request_ns),
+                        "rss": format_kib(s.server_maxrss_kb),
+                        "client_busy": format_number(s.client_busy, 2),
+                        "busy": s.client_busy is not None and s.client_busy > CLIENT_BUSY,
+                    }
+                    for s in group
+                ],
+                "rates": [
+                    {
+                        "impl": impl_label(s.impl, s.threads),
+                        "rate": f"{r.target_rps:g}",
+                        "achieved": DASH if r.achieved_rps is None else sig(r.achieved_rps),
+                        "p50": format_ns(r.latency_ns.get("p50")),
+                        "p99": format_ns(r.latency_ns.get("p99")),
+                        "p999": format_ns(r.latency_ns.get("p999")),
+                        "errors": format_number(r.errors, 3),
+                        "client_busy": format_number(r.client_busy, 2),
+                        "busy": r.client_busy is not None and r.client_busy > CLIENT_BUSY,
+                    }
+                    for s in group
+                    for r in s.rates
+                ],
+                "warnings": warnings,
+                "chart": None,
+            }
+        )
+    return out
+
+
+# --- charts -----------------------------------------------------------------------------------
+
+
+def _chart_view(chart: Any) -> dict[str, Any] | None:
+    if chart is None:
+        return None
+    return {
+        "id": chart.id,
+        "label": chart.label,
+        "description": chart.description,
+        "svg": chart.svg,
+        "header": chart.header,
+        "rows": chart.rows,
+    }
+
+
+def _task_charts(
+    summary_rows: list[dict[str, Any]],
+    conclusions: Sequence[Conclusion],
+    scalings: Sequence[Scaling],
+) -> dict[str, dict[str, Any]]:
+    """Per task: its medians chart, its size sweep and its parallel scaling, when it has them."""
+    from harness import charts
+    from harness.conclusions import family
+
+    by_task = {c.task: c for c in conclusions}
+    out: dict[str, dict[str, Any]] = {}
+    for task in dict.fromkeys(str(r["task"]) for r in summary_rows):
+        rows = [
+            {**r, "label": impl_label(r["impl"], r["threads"])}
+            for r in summary_rows
+            if r["task"] == task and frames.comparable(r)
+        ]
+        metric = str(rows[0]["metric"]) if rows else "wall"
+        fams: dict[str, int] = {}
+        for r in rows:
+            if (f := family(str(r["impl"]), int(r["threads"]))) is not None:
+                fams[f[0]] = max(fams.get(f[0], 0), f[1])
+        curves: dict[str, list[tuple[int, float]]] = {}
+        for r in rows:
+            f = family(str(r["impl"]), int(r["threads"]))
+            if _missing(r["size"]) or (f is not None and f[1] != fams[f[0]]):
+                continue  # a thread sweep is drawn at its largest P only
+            curves.setdefault(str(r["label"]), []).append(
+                (int(r["size"]), float(r["metric_median_ns"]))
+            )
+        c = by_task.get(task)
+        out[task] = {
+            "medians": _chart_view(
+                charts.medians_chart(
+                    task,
+                    metric,
+                    rows,
+                    fmt_ns=format_ns,
+                    fmt_range=format_ns_range,
+                    fmt_size=format_size,
+                )
+            ),
+            "sweep": _chart_view(
+                charts.sweep_chart(
+                    task,
+                    metric,
+                    curves,
+                    c.crossovers if c else [],
+                    fmt_ns=format_ns,
+                    fmt_size=format_size,
+                )
+            ),
+            "scaling": _chart_view(
+                charts.scaling_chart(
+                    task,
+                    [s for s in scalings if s.task == task],
+                    fmt_ns=format_ns,
+                    fmt_size=format_size,
+                )
+            ),
+        }
+    return out
+
+
+def _startup_points(
+    summary_rows: list[dict[str, Any]],
+) -> list[tuple[str, str, float, float, str]]:
+    """(task, label, kernel ns, start-up ns, route) of each kernel case at its task's largest
+    size."""
+    largest: dict[str, int] = {}
+    for r in summary_rows:
+        if r["metric"] == "kernel" and not _missing(r["size"]):
+            largest[str(r["task"])] = max(largest.get(str(r["task"]), 0), int(r["size"]))
+    out = []
+    for r in summary_rows:
+        if r["metric"] != "kernel" or _missing(r["size"]) or not frames.comparable(r):
+            continue
+        if int(r["size"]) != largest[str(r["task"])]:
+            continue
+        share, wall, kernel = (
+            _num(r["startup_share"]),
+            _num(r["wall_median_ns"]),
+            _num(r["kernel_median_ns"]),
+        )
+        if share is None or wall is None or kernel is None:
+            continue
+        label = impl_label(r["impl"], r["threads"])
+        out.append((str(r["task"]), label, kernel, share * wall, _text(r["route"]) or "?"))
+    return out
 
 
 # --- renderers --------------------------------------------------------------------------------
@@ -570,10 +973,11 @@ def render_markdown(
     summary: pd.DataFrame,
     speedups: pd.DataFrame,
     cases: Sequence[Mapping[str, Any]],
+    extras: Extras = Extras(),
 ) -> str:
-    """The report as Markdown (GitHub-flavoured tables)."""
+    """The report as Markdown (GitHub-flavoured tables; the charts' tables, no charts)."""
     template = _environment().get_template("report.md.j2")
-    return template.render(**_context(manifest, summary, speedups, cases))
+    return template.render(**_context(manifest, summary, speedups, cases, extras))
 
 
 def render_html(
@@ -581,10 +985,44 @@ def render_html(
     summary: pd.DataFrame,
     speedups: pd.DataFrame,
     cases: Sequence[Mapping[str, Any]],
+    extras: Extras = Extras(),
 ) -> str:
-    """The report as one self-contained HTML page: inline CSS, no scripts, nothing fetched."""
+    """The report as one self-contained HTML page: inline CSS and inline SVG charts, no
+    scripts, nothing fetched."""
     template = _environment().get_template("report.html.j2")
-    return template.render(**_context(manifest, summary, speedups, cases))
+    context = _context(manifest, summary, speedups, cases, extras, with_charts=True)
+    return template.render(**context)
+
+
+def render_conclusions_csv(
+    manifest: Mapping[str, Any], summary: pd.DataFrame, speedups: pd.DataFrame
+) -> str:
+    """The summary table (one row per task) as CSV; its columns are documented in
+    `conclusions.CONCLUSION_COLUMNS` and in summary.json."""
+    found = analyse(manifest, summary, speedups)
+    frame = conclusions_frame(found["conclusions"])
+    return frame.to_csv(index=False, lineterminator="\n")
+
+
+def render_summary_json(
+    manifest: Mapping[str, Any],
+    summary: pd.DataFrame,
+    speedups: pd.DataFrame,
+    extras: Extras = Extras(),
+) -> str:
+    """summary.json: the conclusions, resolution, servers, per-case summary and speed-ups,
+    with a schema version (`conclusions.SUMMARY_SCHEMA`)."""
+    found = analyse(manifest, summary, speedups, extras)
+    data = export(
+        manifest,
+        summary,
+        speedups,
+        found["conclusions"],
+        res=found["resolution"],
+        service=found["servers"],
+        notes=extras.notes,
+    )
+    return json.dumps(data, indent=1, sort_keys=True, allow_nan=False) + "\n"
 
 
 def render_summary_csv(summary: pd.DataFrame) -> str:

@@ -190,6 +190,25 @@ def read_jsonl(
     return rows
 
 
+def torn_tail(path: Path) -> int | None:
+    """The length in bytes of a torn last line of a JSONL file (an interrupted append, which
+    `read_jsonl` leaves out), or None when the file ends with a whole row or does not exist."""
+    if not _regular_file(path):
+        return None
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    last = data.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    if not last.strip():
+        return None
+    try:
+        json.loads(last)
+    except (ValueError, RecursionError):
+        return len(last)
+    return None
+
+
 def _size_text(n: int) -> str:
     return f"{n / 1024:.0f} KiB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MiB"
 
@@ -324,6 +343,18 @@ class Bundle:
     def cases(self) -> list[dict[str, Any]]:
         """Every finished case (validated by `open` when the bundle came from disk)."""
         return read_jsonl(self.path / CASES)
+
+    def problems(self) -> list[str]:
+        """What reading this bundle left out, for a report to show: torn last lines."""
+        out = []
+        for name in (SAMPLES, CASES):
+            n = torn_tail(self.path / name)
+            if n is not None:
+                out.append(
+                    f"the last line of {name} is cut off ({n} bytes, an interrupted write) and "
+                    "was left out: the run in flight when it stopped is not in these tables"
+                )
+        return out
 
     def write(self, name: str, data: str) -> Path:
         if "/" in name or name.startswith("."):
