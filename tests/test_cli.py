@@ -41,18 +41,19 @@ def test_every_command_has_help(command):
     [
         (
             ["run", "--task", "nope"],
-            "Error: unknown task 'nope'. Known tasks: concurrency, file_read, io_impact, "
-            "parallel, startup, sum_squares.",
+            "Error: unknown task 'nope'. Known tasks: batch_scoring, concurrency, drift, "
+            "feature_engineering, ffi, file_read, io_impact, parallel, serving_api, startup, "
+            "sum_squares.",
         ),
         (
             ["run", "--image", "nope"],
-            "Error: unknown image 'nope'. Known images: pypy, python, runner, rust.",
+            "Error: unknown image 'nope'. Known images: loadgen, pypy, python, runner, rust.",
         ),
         (["run", "--cpus", "0"], "Error: --cpus 0 is not allowed. Give at least 1."),
         (["run", "--cpus", "999"], "Error: --cpus 999 exceeds the"),
         (
             ["run", "--profile", "huge"],
-            "Error: unknown profile 'huge'. Known profiles: default, quick.",
+            "Error: unknown profile 'huge'. Known profiles: default, quick, sweep.",
         ),
         (["build", "--extra-ca", "/nonexistent/ca.pem"], "Error: "),
         (["run", "--target-ci", "5"], "Error: --target-ci 5.0 is not a fraction."),

@@ -430,7 +430,7 @@ def test_suite_commands_are_argv_lists():
     suite = load_suite()
     for profile in suite.profiles.values():
         for case in suite.cases(profile):
-            argv = runner_argv(profile, 600.0, case.argv(profile.iters))
+            argv = runner_argv(profile, 600.0, case.argv(profile.iters, port="8000"))
             assert isinstance(argv, list)
             assert all(isinstance(a, str) for a in argv)
 

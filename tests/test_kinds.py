@@ -71,7 +71,7 @@ def test_bad_suite_values_are_refused_with_a_reason(mutate, message):
 
 def test_a_bad_value_is_one_error_line_not_a_traceback(tmp_path):
     bad = tmp_path / "bad.toml"
-    bad.write_text(DEFAULT_SUITE.read_text().replace("max_sessions = 6", 'max_sessions = "two"'))
+    bad.write_text(DEFAULT_SUITE.read_text().replace("max_sessions = 4", 'max_sessions = "two"'))
     proc = harness("list", "--suite", str(bad))
     assert proc.returncode == 1
     assert proc.stderr.startswith("Error: profiles.default: 'max_sessions' must be an integer")

@@ -92,7 +92,7 @@ def rust_bins() -> dict[str, Path]:
         pytest.skip("cargo is not installed")
     proc = subprocess.run(
         ["cargo", "build", "--release", "--locked", "-q", "-p", "rpb-bench", "--bin",
-         "serve_axum", "-p", "loadgen"],
+         "serve_axum", "-p", "loadgen", "--bin", "loadgen"],
         cwd=RUST, capture_output=True, text=True, timeout=1200, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]

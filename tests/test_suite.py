@@ -42,7 +42,7 @@ def test_argv_fills_placeholders_without_a_shell():
 def test_unknown_task_and_image_are_named():
     s = load_suite()
     with pytest.raises(
-        SuiteError, match=r"unknown task .nope.\. Known tasks: concurrency, file_read"
+        SuiteError, match=r"unknown task .nope.\. Known tasks: batch_scoring, concurrency"
     ):
         s.cases(s.profiles["quick"], tasks=["nope"])
     with pytest.raises(SuiteError, match="unknown image 'nope'"):
