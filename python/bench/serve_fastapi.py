@@ -19,10 +19,9 @@ from collections.abc import Callable, Sequence
 from typing import Annotated
 
 import uvicorn
+from _serving import HOST, N_FEATURES, fail, logistic_score, server_parser
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
-
-from _serving import HOST, N_FEATURES, fail, logistic_score, server_parser
 
 Scorer = Callable[[Sequence[float]], float]
 
