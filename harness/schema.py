@@ -27,7 +27,7 @@ BUNDLE_SCHEMA = 1
 #   1: process runs of the process and kernel kinds.
 #   2: `kind`, `route`, `threads`, `phases_ns`; service samples (one per load phase: `phase`,
 #      `target_rps`, `requests`, `errors`, `rps`, `per_request_ns`, `latency_ns`,
-#      `client_cpu_ns`, `server_cpu_ns`, `server_maxrss_kb`).
+#      `client_cpu_ns`, `achieved_fraction`, `server_cpu_ns`, `server_maxrss_kb`).
 SAMPLE_SCHEMA = 2
 SAMPLE_SCHEMAS = (1, 2)
 # The run id `store.new_run_id` makes: UTC time stamp, then random hex.
@@ -160,6 +160,7 @@ SAMPLE_FIELDS: dict[str, tuple[bool, Check, str]] = {
     "per_request_ns": (False, _opt(_nonneg), "a non-negative number"),
     "latency_ns": (False, _opt(_dict_of_nonneg), "an object of non-negative numbers"),
     "client_cpu_ns": (False, _opt(_nonneg), "a non-negative number"),
+    "achieved_fraction": (False, _opt(_nonneg), "a non-negative number"),
     "server_cpu_ns": (False, _opt(_nonneg), "a non-negative number"),
     "server_maxrss_kb": (False, _opt(_nonneg), "a non-negative number"),
 }

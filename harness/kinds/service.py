@@ -236,6 +236,8 @@ def _sample(
         "per_request_ns": 1e9 / rps if rps and phase == "saturate" else None,
         "latency_ns": {k: v for k, v in latency.items() if _number(v) is not None},
         "client_cpu_ns": _number(out.get("cpu_ns")),
+        # Rate phases: answers over requests scheduled; well below 1, the server fell behind.
+        "achieved_fraction": _number(out.get("achieved_fraction")),
         "exit_code": 0 if why is None else 1,
         "signal": None,
         "timed_out": False,
