@@ -32,6 +32,7 @@ from rich.text import Text
 
 from harness import frames, stats
 from harness.errors import BundleError
+from harness.host import machine_identity
 from harness.report import (
     DASH,
     format_ns,
@@ -277,6 +278,27 @@ def differences(sides: Sequence[Side]) -> list[str]:
         if pa != pb:
             out.append(
                 f"{s.name} ran another profile than {ref.name} ({_differing(pa, pb, 40)}): {tail}"
+            )
+    return out
+
+
+def label_clashes(sides: Sequence[Side]) -> list[str]:
+    """A warning for each pair of bundles with one host label but different machines (CPU
+    model or cores): their label does not tell them apart (e.g. two VMs both called `vm`,
+    labelled before labels carried a hash of the CPU)."""
+    out = []
+    first: dict[str, tuple[Side, tuple[str, int]]] = {}
+    for s in sides:
+        ident = machine_identity(dict(s.manifest))
+        if ident is None:
+            continue
+        seen = first.setdefault(s.host, (s, ident))
+        if seen[1] != ident:
+            ref, (model, ncpu) = seen
+            out.append(
+                f"{ref.name} and {s.name} share the host label '{s.host}' but not the machine "
+                f"({_text(model)}, {ncpu} cores vs {_text(ident[0])}, {ident[1]} cores): they "
+                "are different hosts. Label runs apart with `harness run --host`"
             )
     return out
 
@@ -535,7 +557,7 @@ def compare(
         bundles=bundles_table(sides),
         medians=table1,
         speedups=speedups(sides, noise, **kw),
-        warnings=differences(sides),
+        warnings=differences(sides) + label_clashes(sides),
         notes=notes,
         noise=noise,
     )

@@ -6,14 +6,19 @@ Host files are read through a root path so tests can point it at a fake tree.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
+import re
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
 
 from harness import __version__
 from harness.errors import UsageError
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 def parse_cpu_list(text: str) -> list[int]:
@@ -160,8 +165,18 @@ def git_commit(repo: Path) -> str | None:
     return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
-def fingerprint(cpuset: list[int], root: Path = Path("/")) -> dict[str, Any]:
-    """What describes this host for a reader of the results (warnings come from `checks`)."""
+def fingerprint(
+    cpuset: list[int],
+    root: Path = Path("/"),
+    *,
+    available: list[int] | None = None,
+    kernel: str | None = None,
+) -> dict[str, Any]:
+    """What describes this host for a reader of the results (warnings come from `checks`).
+
+    Another engine's host (`harness run --engine`): `root` is a copy of its /proc and /sys
+    files read by a container there, `available` its cores and `kernel` what its engine says.
+    """
     gov = _read(root, f"sys/devices/system/cpu/cpu{cpuset[0]}/cpufreq/scaling_governor")
     no_turbo = _read(root, "sys/devices/system/cpu/intel_pstate/no_turbo")
     boost = _read(root, "sys/devices/system/cpu/cpufreq/boost")
@@ -170,7 +185,7 @@ def fingerprint(cpuset: list[int], root: Path = Path("/")) -> dict[str, Any]:
     return {
         "cpu_model": cpu_model(root),
         "cores_online": _read(root, "sys/devices/system/cpu/online"),
-        "cores_available": format_cpu_list(available_cpus()),
+        "cores_available": format_cpu_list(available_cpus() if available is None else available),
         "cpuset": format_cpu_list(cpuset),
         "smt_siblings": smt_siblings(root, cpuset),
         "governor": gov,
@@ -179,10 +194,46 @@ def fingerprint(cpuset: list[int], root: Path = Path("/")) -> dict[str, Any]:
         "runnable_threads": runnable_threads(root),
         "swap_devices": len(swaps),
         "cgroup_v2": (root / "sys/fs/cgroup/cgroup.controllers").exists(),
-        "kernel": platform.release(),
+        "kernel": platform.release() if kernel is None else kernel,
         "aslr": _read(root, "proc/sys/kernel/randomize_va_space"),
         "machine": platform.machine(),
         "harness_version": __version__,
+    }
+
+
+def machine_label(hostname: str, cpu_model: str | None, ncpu: int | None) -> str:
+    """The default host label of a bundle: the hostname and a short hash of the CPU model and
+    core count, so that two machines called alike (every VM is `vm`) stay apart, and one
+    machine keeps its label from run to run. A file-system-safe path component."""
+    digest = hashlib.sha256(f"{cpu_model or '?'}|{ncpu or 0}".encode()).hexdigest()[:6]
+    name = _UNSAFE.sub("-", hostname).strip("-.")[:200] or "host"
+    return f"{name}-{digest}"
+
+
+def machine_identity(manifest: dict[str, Any]) -> tuple[str, int] | None:
+    """What tells machines apart in a bundle's manifest: (CPU model, cores); None when the
+    manifest does not say. Bundles from before `machine`: the fingerprint and the engine."""
+    m = manifest.get("machine")
+    if isinstance(m, dict) and m.get("cpu_model") is not None:
+        return str(m.get("cpu_model")), int(m.get("ncpu") or 0)
+    fp, eng = manifest.get("fingerprint"), manifest.get("engine")
+    model = fp.get("cpu_model") if isinstance(fp, dict) else None
+    ncpu = eng.get("ncpu") if isinstance(eng, dict) else None
+    if model is None:
+        return None
+    return str(model), int(ncpu) if isinstance(ncpu, int) and not isinstance(ncpu, bool) else 0
+
+
+def local_machine() -> dict[str, Any]:
+    """This machine as `machine_label` sees it (the local engine's host)."""
+    ncpu = os.cpu_count() or 0
+    model = cpu_model()
+    name = socket.gethostname()
+    return {
+        "hostname": name,
+        "cpu_model": model,
+        "ncpu": ncpu,
+        "label": machine_label(name, model, ncpu),
     }
 
 

@@ -124,6 +124,9 @@ MANIFEST_FIELDS: dict[str, tuple[bool, Check, str]] = {
     "aa": (False, _opt(_bool), "true or false"),
     "routes": (False, _opt(_dict), "an object"),
     "kind_state": (False, _opt(_dict), "an object"),
+    "machine": (False, _opt(_dict), "an object"),
+    "engine_url": (False, _opt(_str), "a string"),
+    "images_archive": (False, _opt(_dict), "an object"),
 }
 
 SAMPLE_FIELDS: dict[str, tuple[bool, Check, str]] = {
