@@ -91,6 +91,7 @@ class Engine:
             "cgroup_driver": info.get("CgroupDriver"),
             "kernel": info.get("KernelVersion"),
             "ncpu": info.get("NCPU"),
+            "name": info.get("Name"),  # the engine host's hostname
             "mem_total": info.get("MemTotal"),
             "security_options": info.get("SecurityOptions"),
         }
@@ -252,6 +253,41 @@ class Engine:
         except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
             raise _engine_error(e) from e
 
+    def save_images(self, refs: list[str], chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """`docker save` of several images in one tar stream (layers they share go once)."""
+        api: Any = self.api  # the SDK's `save` takes one image; its helpers take several
+        try:
+            res = api.get(api._url("/images/get"), params={"names": refs}, stream=True)
+            api._raise_for_status(res)
+            yield from res.iter_content(chunk_size)
+        except docker.errors.APIError as e:
+            raise HarnessError(
+                f"saving the images failed: {e.explanation or e}. Run `harness build` first"
+            ) from e
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise _engine_error(e) from e
+
+    def load_images(self, chunks: Iterator[bytes]) -> list[str]:
+        """`docker load` of a tar stream (sent as it is read); returns the engine's messages."""
+        messages: list[str] = []
+        try:
+            for msg in self.api.load_image(chunks):
+                if "error" in msg:
+                    raise HarnessError(
+                        f"the engine refused the image archive: {msg['error']}. Check that the "
+                        "archive was written by `harness images save` and is whole"
+                    )
+                if msg.get("stream"):
+                    messages.append(str(msg["stream"]).strip())
+        except docker.errors.APIError as e:
+            raise HarnessError(
+                f"loading the image archive failed: {e.explanation or e}. Check that the archive "
+                "was written by `harness images save` and is whole"
+            ) from e
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise _engine_error(e) from e
+        return messages
+
     # ----- volumes -----------------------------------------------------------------------------
     def volume_exists(self, name: str) -> bool:
         try:
@@ -344,6 +380,38 @@ class Engine:
             network_mode=network_mode,
             output_volume=output_volume,
         )
+        return self._wait(kwargs, timeout_s, inspect)
+
+    def run_tool(
+        self,
+        image: str,
+        argv: list[str],
+        *,
+        files: dict[str, str] | None = None,
+        network_mode: str = "host",
+        timeout_s: float = 600.0,
+    ) -> RunResult:
+        """A tool container of the kit (root, with network, not a benchmark): `harness lock`
+        asks apt there. `files`: host files bound read-only (host path -> container path)."""
+        kwargs = container_config(
+            image,
+            argv,
+            run_id="tool",
+            cpuset=None,
+            hardened=False,
+            user="0:0",
+            network_mode=network_mode,
+            files=files,
+        )
+        return self._wait(kwargs, timeout_s, None)
+
+    def _wait(
+        self,
+        kwargs: dict[str, Any],
+        timeout_s: float,
+        inspect: Callable[[dict[str, Any]], None] | None,
+    ) -> RunResult:
+        """Start the container of `kwargs`, wait for it, return its output; always removed."""
         with self._container(**kwargs) as c:
             timed_out = False
             started = time.monotonic()
@@ -549,6 +617,7 @@ def container_config(
     user: str = NOBODY,
     network_mode: str = "none",
     output_volume: str | None = None,
+    files: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The keyword arguments of `containers.run` for one container of the kit.
 
@@ -568,6 +637,10 @@ def container_config(
         mounts.append(Mount(DATA_MOUNT, data_volume, type="volume", read_only=data_read_only))
     if output_volume:
         mounts.append(Mount(OUTPUT_MOUNT, output_volume, type="volume", read_only=False))
+    # Host files bound read-only (host path -> container path): `harness lock` hands apt the
+    # CA bundle this way. Only for the kit's own tool containers, never a benchmark's.
+    for source, target in (files or {}).items():
+        mounts.append(Mount(target, source, type="bind", read_only=True))
     kwargs: dict[str, Any] = {
         "image": image,
         "command": argv,
@@ -620,12 +693,20 @@ def parse_cgroup_stats(text: str) -> dict[str, int | None]:
     return {"cpu_ns": cpu, "peak_bytes": peak}
 
 
-def connect(retries: int = 1) -> Engine:
-    """Connect to the engine named by the environment (DOCKER_HOST) and check it answers."""
+def connect(retries: int = 1, *, environment: dict[str, str] | None = None) -> Engine:
+    """Connect to the engine named by the environment (DOCKER_HOST, with DOCKER_TLS_VERIFY and
+    DOCKER_CERT_PATH for tcp:// with TLS) and check it answers. `environment` replaces
+    os.environ: `harness run --engine` names each engine this way."""
     last: Exception | None = None
     for attempt in range(retries):
         try:
-            client = docker.from_env(timeout=600)
+            client = docker.from_env(
+                timeout=600,
+                environment=environment,
+                use_ssh_client=(environment or os.environ)
+                .get("DOCKER_HOST", "")
+                .startswith("ssh://"),
+            )
             client.ping()
             return Engine(client)
         except (docker.errors.DockerException, requests.exceptions.RequestException) as e:

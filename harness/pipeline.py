@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from harness import __version__
 from harness.engine import Engine, Limits
@@ -34,6 +34,7 @@ from harness.host import (
     fingerprint,
     format_cpu_list,
     git_commit,
+    local_machine,
     parse_cpu_list,
 )
 from harness.images import ROOT, resolve_tags
@@ -55,6 +56,9 @@ from harness.store import (
     run_manifest,
 )
 from harness.suite import Case, Profile, Suite, load_suite, twin_cases
+
+if TYPE_CHECKING:
+    from harness.engines import HostFacts
 
 # Options that fix what a run does; `--resume` takes them from the run's manifest instead.
 RUN_SETTINGS = (
@@ -106,6 +110,10 @@ class RunRequest:
     results: Path = Path("results")
     suite_path: Path | None = None
     given: frozenset[str] = frozenset()
+    # `--engine URL`: run on that engine (its host's cores, facts and label) instead of the
+    # one the environment names; `--images ARCHIVE`: load its images there first.
+    engine: str | None = None
+    images: Path | None = None
 
 
 @dataclass
@@ -126,13 +134,25 @@ class RunPlan:
     aa: bool = False  # A/A: every implementation runs as two identical twins
     pinned: bool = True  # False: the containers may run on any core (no cpuset)
     executor: str = "docker"  # or "local": the image's files, chroot, no container
+    facts: HostFacts | None = None  # the engine's host, when named with --engine
+    engine_url: str | None = None  # --engine, as given
+    archive: dict[str, Any] | None = None  # the image archive loaded first (--images)
 
     @property
     def cpuset(self) -> str:
         return format_cpu_list(self.cores)
 
     def resume_hint(self) -> str:
-        return f"harness run --resume {self.run_id} --results {self.results}"
+        hint = f"harness run --resume {self.run_id} --results {self.results}"
+        return hint + (f" --engine {self.engine_url}" if self.engine_url else "")
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The fingerprint of the host the benchmarks run on."""
+        return self.facts.fingerprint(self.cores) if self.facts else fingerprint(self.cores)
+
+    def machine(self) -> dict[str, Any]:
+        """What the default host label is made of (manifest `machine`)."""
+        return self.facts.machine() if self.facts else local_machine()
 
 
 class Ui(Protocol):
@@ -149,8 +169,10 @@ ProgressFn = Callable[[Case | None, int, int, int], None]
 
 
 # ----- planning --------------------------------------------------------------------------------
-def plan(req: RunRequest) -> RunPlan:
-    """The plan of a new run, or of the interrupted run `req.resume` (with its own settings)."""
+def plan(req: RunRequest, facts: HostFacts | None = None) -> RunPlan:
+    """The plan of a new run, or of the interrupted run `req.resume` (with its own settings).
+
+    `facts`: the host of an engine named with --engine (its cores, its label)."""
     if req.resume is not None:
         clash = [f"--{n.replace('_', '-')}" for n in RUN_SETTINGS if n in req.given]
         if clash:
@@ -159,29 +181,32 @@ def plan(req: RunRequest) -> RunPlan:
                 f"{', '.join(clash)}"
             )
         suite_path = req.suite_path if "suite_path" in req.given else None
-        return _resume_plan(req.resume, req.results, suite_path)
-    return _new_plan(req)
+        return _resume_plan(req.resume, req.results, suite_path, facts)
+    return _new_plan(req, facts)
 
 
-def _cores(req: RunRequest) -> list[int]:
+def _cores(req: RunRequest, facts: HostFacts | None = None) -> list[int]:
+    available = facts.cpus if facts is not None else available_cpus()
     if not req.pin:
         if req.cpuset is not None or "cpus" in req.given:
             raise UsageError(
                 "--no-pin lets the benchmarks run on any core: drop --cpus and --cpuset."
             )
-        return available_cpus()
+        return available
     if req.cpuset is not None:
-        cores = _explicit_cores(req.cpuset, available_cpus())
+        cores = _explicit_cores(req.cpuset, available)
         if "cpus" in req.given and req.cpus != len(cores):
             raise UsageError(
                 f"--cpus {req.cpus} does not match --cpuset {req.cpuset} ({len(cores)} cores). "
                 "Give one of them."
             )
         return cores
-    return choose_cpuset(req.cpus, available_cpus())
+    if facts is not None:
+        return facts.choose_cpuset(req.cpus)
+    return choose_cpuset(req.cpus, available)
 
 
-def _new_plan(req: RunRequest) -> RunPlan:
+def _new_plan(req: RunRequest, facts: HostFacts | None = None) -> RunPlan:
     suite = load_suite(req.suite_path)
     if req.profile not in suite.profiles:
         raise UsageError(
@@ -204,7 +229,7 @@ def _new_plan(req: RunRequest) -> RunPlan:
         )
     if memory < _MIN_MEMORY:
         raise UsageError(f"--memory {req.memory} is below Docker's minimum of 6m. Give e.g. 256m.")
-    cores = _cores(req)
+    cores = _cores(req, facts)
     cases = suite.cases(prof, list(req.task), list(req.image), list(req.impl), cpus=len(cores))
     if not cases:
         raise UsageError("the selection has no cases. Check --task, --image and --impl.")
@@ -230,12 +255,19 @@ def _new_plan(req: RunRequest) -> RunPlan:
         seed=req.seed,
         memory=req.memory,
         run_id=new_run_id(),
-        host=host_label(req.host),
+        host=host_label(req.host) if req.host else _default_label(facts),
         results=req.results,
         aa=req.aa,
         pinned=req.pin,
         executor="local" if req.local else "docker",
+        facts=facts,
+        engine_url=req.engine,
     )
+
+
+def _default_label(facts: HostFacts | None) -> str:
+    """The engine host's hostname and a short hash of its CPU model and cores."""
+    return facts.label if facts is not None else str(local_machine()["label"])
 
 
 def _explicit_cores(text: str, available: list[int]) -> list[int]:
@@ -294,7 +326,9 @@ def find_run(results: Path, run_id: str) -> Bundle:
     return Bundle.open(found[0])
 
 
-def _resume_plan(run_id: str, results: Path, suite_path: Path | None) -> RunPlan:
+def _resume_plan(
+    run_id: str, results: Path, suite_path: Path | None, facts: HostFacts | None = None
+) -> RunPlan:
     bundle = find_run(results, run_id)
     m = bundle.manifest()
     if m.get("status") == "complete":
@@ -325,7 +359,7 @@ def _resume_plan(run_id: str, results: Path, suite_path: Path | None) -> RunPlan
     all_cases = suite.cases(prof, cpus=int(m.get("cpus") or len(cores)))
     by_id = {c.case_id: c for c in (twin_cases(all_cases) if aa else all_cases)}
     cases = [by_id[cid] for cid in case_ids if cid in by_id]
-    available = available_cpus()
+    available = facts.cpus if facts is not None else available_cpus()
     if not set(cores) <= set(available):
         raise UsageError(
             f"run {run_id} is pinned to cores {format_cpu_list(cores)}, but this process may use "
@@ -349,6 +383,8 @@ def _resume_plan(run_id: str, results: Path, suite_path: Path | None) -> RunPlan
         aa=aa,
         pinned=bool(m.get("pinned", True)),
         executor=str(m.get("executor") or "docker"),
+        facts=facts,
+        engine_url=m.get("engine_url") if facts is not None else None,
     )
 
 
@@ -372,6 +408,8 @@ def run(req: RunRequest, ui: Ui) -> Outcome:
     from harness.engine import connect
     from harness.locks import CoreLocks
 
+    if req.engine is not None or req.images is not None:
+        return run_on_engine(req, ui)
     p = plan(req)
     engine: Engine | None = None
     active: list[Bundle] = []  # the bundle once this attempt has written to it
@@ -379,6 +417,58 @@ def run(req: RunRequest, ui: Ui) -> Outcome:
         engine = connect()
         # Held for the whole run, taken before anything is written: see harness/locks.py.
         with CoreLocks(p.cores, p.run_id):
+            bundle = open_bundle(p, engine, ui)
+            active.append(bundle)
+            execute_cases(p, engine, bundle, ui)
+            bundle.update_manifest(status="complete", interrupted=False, finished=now())
+            return Outcome(bundle)
+    except RunInterrupted as e:
+        return _interrupted(p, engine, active[0] if active else None, e)
+    except HarnessError as e:
+        if active:
+            _failed(p, active[0], e, ui)
+        raise
+
+
+def run_on_engine(req: RunRequest, ui: Ui) -> Outcome:
+    """`run` on the engine `--engine` names (or the environment's, with only --images): that
+    engine's host gives the cores, the fingerprint and the label; this machine's core locks
+    are taken only when the engine runs here. With --images, the archive's images are loaded
+    there first and the manifest says so."""
+    import contextlib as _ctx
+
+    from harness.archive import load as load_archive
+    from harness.engine import connect
+    from harness.engines import connect_target, host_facts, parse_target
+    from harness.locks import CoreLocks
+
+    given = req.engine
+    if given is None and req.resume is not None:  # the engine the run started on
+        given = find_run(req.results, req.resume).manifest().get("engine_url")
+    target = parse_target(given) if given else None
+    if req.local:
+        raise UsageError("--local runs without containers: it cannot go with --engine or --images")
+    engine = connect_target(target) if target is not None else connect()
+    archive = None
+    if req.images is not None:
+        archive = load_archive(engine, req.images, log=ui.line)
+    suite_file = req.suite_path
+    if req.resume is not None and "suite_path" not in req.given:
+        recorded = find_run(req.results, req.resume).manifest().get("suite")
+        if isinstance(recorded, dict) and recorded.get("path"):
+            suite_file = Path(str(recorded["path"]))
+    base_tag = load_suite(suite_file).base.tag
+    local = target.local if target is not None else True
+    facts = host_facts(engine, base_tag, local=local, run_id="facts")
+    p = plan(dataclasses.replace(req, engine=given), facts)
+    p.engine_url = given
+    p.archive = archive
+    if given:
+        ui.line(f"engine {given}: host {facts.hostname}, {facts.ncpu} cores, label {facts.label}")
+    active: list[Bundle] = []
+    locks = CoreLocks(p.cores, p.run_id) if local else _ctx.nullcontext()
+    try:
+        with locks:
             bundle = open_bundle(p, engine, ui)
             active.append(bundle)
             execute_cases(p, engine, bundle, ui)
@@ -465,7 +555,7 @@ def open_bundle(p: RunPlan, engine: Engine, ui: Ui) -> Bundle:
         return _reopen(p, engine, images, ui)
     for name in needed:
         images[name]["versions"] = _image_versions(engine, tags[name], p.run_id)
-    fp = fingerprint(p.cores)
+    fp = p.fingerprint()
     engine_info = engine.info()
     warnings = checks(fp, len(p.cores))
     if p.executor == "docker":
@@ -483,6 +573,9 @@ def open_bundle(p: RunPlan, engine: Engine, ui: Ui) -> Bundle:
         git_commit=git_commit(ROOT),
         argv=sys.argv,
         started=now(),
+        machine=p.machine(),
+        engine_url=p.engine_url,
+        images_archive=p.archive,
     )
     bundle = Bundle.create(p.results, p.host, p.run_id, manifest)
     where = f"cpuset {p.cpuset}" if p.pinned else "any core (not pinned)"
@@ -520,8 +613,9 @@ def _reopen(p: RunPlan, engine: Engine, images: dict[str, Any], ui: Ui) -> Bundl
                 "dropped_samples": state.dropped_samples,
                 "harness_version": __version__,
                 "git_commit": git_commit(ROOT),
-                "fingerprint": fingerprint(p.cores),
+                "fingerprint": p.fingerprint(),
                 "argv": sys.argv,
+                "images_archive": p.archive,
             },
         ],
     )
