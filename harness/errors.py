@@ -60,3 +60,16 @@ class BenchmarkFailed(HarnessError):
 
 class BundleError(HarnessError):
     """A results bundle is missing, unreadable or fails validation."""
+
+
+class PinNotInArchive(HarnessError):
+    """A Debian package version the suite pins is gone from the archive (a point release)."""
+
+    def __init__(self, package: str, version: str, where: str) -> None:
+        super().__init__(
+            f"the pinned version {version} of {package} is no longer in the Debian archive "
+            f"({where}). Refresh the pins with `harness lock` (or `make lock`), then run "
+            "`harness build` again"
+        )
+        self.package = package
+        self.version = version

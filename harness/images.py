@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.engine import Engine
-from harness.errors import BaseBuildFailed, HarnessError, UsageError
+from harness.errors import BaseBuildFailed, HarnessError, ImageBuildFailed, UsageError
 from harness.suite import BaseSpec, ImageSpec, Suite
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -208,16 +208,25 @@ def build_images(
             result[spec.name] = existing
             continue
         log(f"{spec.name}: building {tag}")
-        ids[spec.name] = engine.build(
-            context_tar(spec, ROOT, opts.extra_ca),
-            tag,
-            dockerfile=spec.dockerfile,
-            target=spec.target,
-            buildargs={"BASE_IMAGE": suite.base.tag, **args},
-            labels={"rpb.image": spec.name},
-            network_mode=opts.network_mode,
-            on_line=build_line,
-        )
+        try:
+            ids[spec.name] = engine.build(
+                context_tar(spec, ROOT, opts.extra_ca),
+                tag,
+                dockerfile=spec.dockerfile,
+                target=spec.target,
+                buildargs={"BASE_IMAGE": suite.base.tag, **args},
+                labels={"rpb.image": spec.name},
+                network_mode=opts.network_mode,
+                on_line=build_line,
+            )
+        except ImageBuildFailed as e:
+            from harness.pins import pin_error
+
+            # A pinned version gone from the archive: one line naming it and the fix.
+            gone = pin_error(e.log_tail, suite, spec, ROOT)
+            if gone is not None:
+                raise gone from e
+            raise
         result[spec.name] = engine.require_image(tag)
         if on_image:
             on_image(spec.name, tag, True)

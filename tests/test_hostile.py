@@ -392,7 +392,14 @@ def test_only_calibrate_runs_a_shell_in_a_container_and_only_with_fixed_text():
                     if path.name != "calibrate.py":
                         script = node.elts[2]
                         assert isinstance(script, ast.Name), f"{path}:{node.lineno}"
-    assert sorted(found) == ["calibrate.py", "engine.py", "runner.py", "runner.py"]
+    assert sorted(found) == [
+        "calibrate.py",
+        "engine.py",
+        "engines.py",  # reads the engine host's /proc and /sys (fixed file list)
+        "pins.py",  # apt-cache policy; package names as checked positional arguments
+        "runner.py",
+        "runner.py",
+    ]
     from harness.calibrate import COMMANDS
 
     assert all(re.fullmatch(r"/[a-z/]+", c) for c in COMMANDS)
