@@ -8,6 +8,7 @@ import json
 import math
 import os
 import signal
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -298,6 +299,27 @@ def run(
     ] = None,
     results: ResultsOpt = Path("results"),
     suite_path: SuiteOpt = DEFAULT_SUITE,
+    engine: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--engine",
+            "-e",
+            metavar="URL",
+            help="Run on this Docker engine (unix:///PATH/TO/SOCKET, tcp://HOST:2376 with TLS from "
+            "DOCKER_TLS_VERIFY/DOCKER_CERT_PATH, ssh://USER@HOST, or a Docker context name). "
+            "Repeat: the suite runs on every engine at once, one bundle per host under "
+            "results/<host>/, then `harness compare` of them.",
+        ),
+    ] = None,
+    images_archive: Annotated[
+        Path | None,
+        typer.Option(
+            "--images",
+            metavar="ARCHIVE",
+            help="Load the images from this archive (`harness images save`) into the engine "
+            "first and check their IDs: for a host that cannot build. The manifest records it.",
+        ),
+    ] = None,
 ) -> None:
     """Run the suite in CPU-pinned, hardened containers; write a results bundle.
 
@@ -334,7 +356,12 @@ def run(
         results=results,
         suite_path=suite_path,
         given=frozenset(n for n in names if _given(ctx, n)),
+        engine=engine[0] if engine and len(engine) == 1 else None,
+        images=images_archive,
     )
+    if engine and len(engine) > 1:
+        _run_fleet(request, engine)
+        return
     previous = {s: signal.signal(s, interrupt_handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         outcome = run_pipeline(request, _RunUi())
@@ -354,6 +381,33 @@ def run(
     typer.echo(str(bundle.path))
     ok = sum(1 for r in rows if r.get("status") == "ok")
     _line(f"{ok} of {len(rows)} cases ok. Next: harness report {bundle.path}")
+
+
+def _run_fleet(request: Any, engines: list[str]) -> None:
+    """Every engine at once, a line per host at the end, then the hosts compared."""
+    from harness.fleet import run_fleet, summary
+    from harness.store import Bundle as _Bundle
+
+    started = time.monotonic()
+    runs = run_fleet(request, engines, _line)
+    took = time.monotonic() - started
+    failed = [r for r in runs if not r.ok]
+    _line(f"{len(runs) - len(failed)} of {len(runs)} hosts finished in {took:.0f} s:")
+    for text in summary(runs):
+        _line(text)
+    with_samples = [r.bundle for r in runs if r.bundle is not None and _Bundle(r.bundle).samples()]
+    for r in runs:
+        if r.ok:
+            typer.echo(str(r.bundle))
+    if len(with_samples) >= 2:
+        _line(f"$ harness compare {' '.join(map(str, with_samples))}")
+        compare(bundles=with_samples)
+    if failed:
+        names = ", ".join(r.target.given for r in failed)
+        raise HarnessError(
+            f"{len(failed)} of {len(runs)} hosts did not finish ({names}); the others' bundles "
+            "are complete. See each host's line above for why and the command that finishes it"
+        )
 
 
 class _RunUi:
@@ -766,6 +820,242 @@ def clean(
 
     removed = connect().clean(volumes=volumes)
     typer.echo(", ".join(f"{v} {k}" for k, v in removed.items()) + " removed")
+
+
+images_app = typer.Typer(
+    help="Carry the suite's built images to other hosts: one archive with their identities.",
+    no_args_is_help=True,
+)
+app.add_typer(images_app, name="images")
+
+
+@contextlib.contextmanager
+def _bytes_progress(what: str) -> Iterator[Callable[[int, int | None], None]]:
+    """A progress bar in bytes (saving and loading archives)."""
+    from rich.progress import DownloadColumn, TransferSpeedColumn
+
+    with Progress(
+        TextColumn(f"[bold]{what}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeElapsedColumn(),
+        console=err,
+    ) as progress:
+        bar = progress.add_task(what, total=None)
+
+        def update(done: int, total: int | None) -> None:
+            progress.update(bar, completed=done, total=total)
+
+        yield update
+
+
+def _engine_for(engine_url: str | None) -> Any:
+    from harness.engine import connect
+    from harness.engines import connect_target, parse_target
+
+    return connect_target(parse_target(engine_url)) if engine_url else connect()
+
+
+EngineOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--engine",
+        "-e",
+        metavar="URL",
+        help="The Docker engine (unix://, tcp://, ssh:// or a context name; default: "
+        "DOCKER_HOST or the local one).",
+    ),
+]
+
+
+@images_app.command("save")
+@handles_errors
+def images_save(
+    archive: Annotated[Path, typer.Argument(help="The archive file to write (a tar).")],
+    *,
+    image: Annotated[
+        list[str] | None,
+        typer.Option("--image", "-i", help="Only this image (and what it needs). Repeat."),
+    ] = None,
+    engine_url: EngineOpt = None,
+    suite_path: SuiteOpt = DEFAULT_SUITE,
+) -> None:
+    """Write the base and every built image of the suite (tags, IDs, rootfs layers) into one
+    archive: `docker save` of them all, streamed, plus a small JSON index.
+
+    Load it on another host with `harness images load ARCHIVE` (or `harness run --images`).
+    """
+    from harness import archive as archives
+
+    suite = load_suite(suite_path)
+    if image:
+        suite.require_images(image)
+    engine = _engine_for(engine_url)
+    started = time.monotonic()
+    with _bytes_progress("saving") as progress:
+        index = archives.save(engine, suite, archive, image, progress=progress, log=_line)
+    took = time.monotonic() - started
+    size = archive.stat().st_size
+    table = Table("image", "tag", "id", "rootfs layers")
+    for name, info in index["images"].items():
+        table.add_row(name, info["tag"], info["id"][:19], str(len(info["layers"])))
+    Console(stderr=True).print(table)
+    _line(
+        f"wrote {archive}: {size / 1e6:.0f} MB, {len(index['images'])} images in {took:.1f} s; "
+        f"index {archives.index_digest(index)[:19]}"
+    )
+
+
+@images_app.command("load")
+@handles_errors
+def images_load(
+    archive: Annotated[Path, typer.Argument(help="An archive written by `harness images save`.")],
+    *,
+    engine_url: EngineOpt = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Load even when the engine holds every image.")
+    ] = False,
+) -> None:
+    """Load an image archive into the engine and check that every image has the archive's ID."""
+    from harness import archive as archives
+
+    engine = _engine_for(engine_url)
+    started = time.monotonic()
+    with _bytes_progress("loading") as progress:
+        rec = archives.load(engine, archive, progress=progress, log=_line, force=force)
+    took = time.monotonic() - started
+    index = archives.read_index(archive)
+    table = Table("image", "tag", "id", "same id")
+    for name, info in index["images"].items():
+        table.add_row(name, info["tag"], info["id"][:19], "yes")
+    Console(stderr=True).print(table)
+    _line(
+        f"loaded {archive} in {took:.1f} s: {len(rec['images'])} images, IDs equal to the "
+        f"archive's (index {rec['index_sha256'][:19]})"
+    )
+
+
+@app.command()
+@handles_errors
+def lock(
+    *,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Only report what would change; write nothing."),
+    ] = False,
+    python: Annotated[
+        bool,
+        typer.Option(
+            "--python/--no-python",
+            help="Also regenerate python/requirements.lock (hash-pinned) with python/lock.sh.",
+        ),
+    ] = True,
+    extra_ca: Annotated[
+        Path | None,
+        typer.Option(
+            "--extra-ca",
+            envvar="RPB_EXTRA_CA",
+            help="PEM CA bundle for apt in the query container (and uv), e.g. "
+            "/etc/ssl/certs/ca-certificates.crt.",
+        ),
+    ] = None,
+    suite_path: SuiteOpt = DEFAULT_SUITE,
+) -> None:
+    """Pin the Debian archive's current versions of the suite's pinned packages.
+
+    Asks the archive (`apt-get update && apt-cache policy PKG` in a container of the base
+    image), writes the new versions into the suite file's image arguments and shows what
+    changed; then regenerates python/requirements.lock with python/lock.sh. Run it when
+    `harness build` says a pinned version is no longer in the archive. `--check` reports and
+    exits 1 when a pin is out of date, writing nothing.
+    """
+    from harness import pins
+    from harness.engine import connect
+    from harness.images import ROOT
+    from harness.store import atomic_write
+
+    if extra_ca is not None and not extra_ca.is_file():
+        raise UsageError(f"--extra-ca {extra_ca} is not a readable file. Point it at a PEM bundle")
+    suite = load_suite(suite_path)
+    found = pins.suite_pins(suite, ROOT)
+    if not found:
+        raise UsageError(
+            f"the suite {suite.path} pins no Debian package (no image argument appears as "
+            "pkg=${ARG} in an apt-get install of its Dockerfile). Nothing to lock"
+        )
+    engine = connect()
+    engine.require_image(suite.base.tag)
+    _line(
+        f"asking the Debian archive for {len({p for pin in found for p in pin.packages})} "
+        f"packages ({suite.base.tag}: apt-get update, apt-cache policy)"
+    )
+    changes = pins.changes(
+        found, pins.query_archive(engine, suite.base.tag, found, ca_bundle=extra_ca)
+    )
+    text = suite.path.read_text()
+    new_text = pins.rewrite_suite(text, changes)
+    for ch in changes:
+        typer.echo(ch.line())
+    if not changes:
+        _line(f"the Debian pins in {suite.path} are the archive's current versions")
+    lock_changes: list[str] = []
+    if python:
+        lock_changes = _python_lock(check, extra_ca)
+    if check:
+        stale = len(changes) + (1 if lock_changes else 0)
+        if stale:
+            raise HarnessError(
+                f"{len(changes)} Debian pin(s) of {suite.path} differ from the archive"
+                + (" and python/requirements.lock is out of date" if lock_changes else "")
+                + ". Run `harness lock` (or `make lock`) to write them"
+            )
+        return
+    if changes:
+        atomic_write(suite.path, new_text)
+        after = load_suite(suite.path)
+        assert all(dict(after.images[c.image].args)[c.arg] == c.new for c in changes)
+        _line(f"wrote {len(changes)} pin(s) into {suite.path}. Next: harness build")
+
+
+def _python_lock(check: bool, extra_ca: Path | None) -> list[str]:
+    """Run python/lock.sh (in a copy of python/ for --check); print the version changes."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    from harness import pins
+    from harness.images import ROOT
+
+    src = ROOT / "python"
+    old = (src / "requirements.lock").read_text()
+    env = dict(os.environ)
+    if extra_ca is not None:
+        env.setdefault("SSL_CERT_FILE", str(extra_ca))
+    with tempfile.TemporaryDirectory(prefix="rpb-lock-") as tmp:
+        where = src
+        if check:
+            where = Path(tmp) / "python"
+            where.mkdir()
+            for name in ("lock.sh", "requirements.in", "requirements.lock"):
+                shutil.copy2(src / name, where / name)
+        _line("$ python/lock.sh   (uv pip compile --generate-hashes, then pip download checks)")
+        proc = subprocess.run(
+            ["bash", str(where / "lock.sh")], capture_output=True, text=True, env=env, check=False
+        )
+        if proc.returncode != 0:
+            tail = " ".join(proc.stderr.strip().splitlines()[-3:])
+            raise HarnessError(
+                f"python/lock.sh failed (exit status {proc.returncode}: {tail[:300]}). Check "
+                "that PyPI is reachable (proxy? --extra-ca) and run it again"
+            )
+        new = (where / "requirements.lock").read_text()
+    diff = pins.lock_diff(old, new)
+    for d in diff:
+        typer.echo(f"python/requirements.lock: {d}")
+    if not diff:
+        _line("python/requirements.lock is up to date")
+    return diff
 
 
 def main() -> None:
