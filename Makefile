@@ -18,7 +18,7 @@ STAMP ?= build/.installed
 .DEFAULT_GOAL := help
 .PHONY: help install installed build run report reproduce experiments test test-unit test-browser \
 	test-docker \
-	lint clean
+	lint clean lock
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ run: installed ## Run the suite pinned to CPUS cores (writes results/<host>/<run
 
 report: installed ## Write summary.csv, report.md and report.html into the latest bundle
 	$(HARNESS) report
+
+lock: installed ## Pin the Debian archive's current versions into the suite; regenerate python/requirements.lock
+	$(HARNESS) lock $(BUILD_FLAGS)
 
 reproduce: build ## Build, run and report; prints where the report is
 	@bundle=$$($(HARNESS) run --cpus $(CPUS) --profile $(PROFILE)) && \

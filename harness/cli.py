@@ -1008,14 +1008,21 @@ def lock(
             raise HarnessError(
                 f"{len(changes)} Debian pin(s) of {suite.path} differ from the archive"
                 + (" and python/requirements.lock is out of date" if lock_changes else "")
-                + ". Run `harness lock` (or `make lock`) to write them"
+                + f". Run `harness lock{_suite_flag(suite_path)}` (or `make lock`) to write them"
             )
         return
     if changes:
         atomic_write(suite.path, new_text)
         after = load_suite(suite.path)
         assert all(dict(after.images[c.image].args)[c.arg] == c.new for c in changes)
-        _line(f"wrote {len(changes)} pin(s) into {suite.path}. Next: harness build")
+        _line(
+            f"wrote {len(changes)} pin(s) into {suite.path}. Next: harness build"
+            + _suite_flag(suite_path)
+        )
+
+
+def _suite_flag(suite_path: Path) -> str:
+    return "" if suite_path == DEFAULT_SUITE else f" --suite {suite_path}"
 
 
 def _python_lock(check: bool, extra_ca: Path | None) -> list[str]:
