@@ -126,6 +126,11 @@ def save(
                 done += len(chunk)
                 if progress:
                     progress(done, max(total or 0, done) or None)
+        if progress:  # the images' sizes count shared layers twice: the bar ends here
+            progress(done, done)
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)  # as a file written by `docker save -o`
         index = make_index(suite, images, "sha256:" + h.hexdigest())
         data = index_bytes(index)
         # The engine's tar ends in zero blocks; "a" mode writes over them and ends it again.

@@ -46,7 +46,10 @@ class HostRun:
 
     def why(self) -> str:
         if self.errors:
-            return self.errors[-1].removeprefix("Error: ")
+            # The command that finishes the run gets a line of its own in the summary.
+            sentences = self.errors[-1].removeprefix("Error: ").split(". ")
+            kept = [s for s in sentences if "harness run --resume" not in s]
+            return ". ".join(kept).rstrip(".") + "."
         if self.returncode is not None and self.returncode > 128:
             return f"stopped by signal {signal.Signals(self.returncode - 128).name}"
         tail = " | ".join(self.lines[-3:])

@@ -215,3 +215,30 @@ def test_an_engine_stopped_midway_leaves_its_host_to_resume(engine, second, env,
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == str(stopped)
     assert json.loads((stopped / "manifest.json").read_text())["status"] == "complete"
+
+
+def test_a_pinned_version_gone_from_the_archive_is_one_error_line(engine, rust_built, tmp_path):
+    """A point release removed the pinned rustc: `harness build` says so in one line, and
+    `harness lock --check` names the archive's current version."""
+    stale = "1.90.0+dfsg1-1~bpo13+1"
+    current = dict(SUITE.images["rust"].args)["RUSTC_VERSION"]
+    suite = tmp_path / "stale.toml"
+    text = (ROOT / "harness/suites/default.toml").read_text()
+    suite.write_text(text.replace(current, stale))
+    env = dict(os.environ) | {"COLUMNS": "200"}
+    ca = ["--extra-ca", "/etc/ssl/certs/ca-certificates.crt"]
+    build = _harness("build", "--image", "rust", "--suite", str(suite), *ca, env=env)
+    assert build.returncode == 1
+    errors = [line for line in build.stderr.splitlines() if line.startswith("Error:")]
+    assert errors == [
+        f"Error: the pinned version {stale} of rustc is no longer in the Debian archive (image "
+        f"rust, RUSTC_VERSION in {suite}). Refresh the pins with `harness lock` (or `make lock`), "
+        "then run `harness build` again."
+    ]
+    check = _harness("lock", "--check", "--no-python", "--suite", str(suite), *ca, env=env)
+    assert check.returncode == 1
+    assert (
+        f'images.rust.args.RUSTC_VERSION (rustc, cargo): "{stale}" -> "{current}" '
+        "(old: no longer in the archive)"
+    ) in check.stdout
+    assert suite.read_text() == text.replace(current, stale)  # --check writes nothing
