@@ -404,9 +404,10 @@ def _run_fleet(request: Any, engines: list[str]) -> None:
         compare(bundles=with_samples)
     if failed:
         names = ", ".join(r.target.given for r in failed)
+        others = "the others' bundles are complete" if len(failed) < len(runs) else "none did"
         raise HarnessError(
-            f"{len(failed)} of {len(runs)} hosts did not finish ({names}); the others' bundles "
-            "are complete. See each host's line above for why and the command that finishes it"
+            f"{len(failed)} of {len(runs)} hosts did not finish ({names}); {others}. See each "
+            "host's line above for why and the command that finishes it"
         )
 
 

@@ -89,6 +89,8 @@ def parse_target(text: str) -> Target:
                 f"--engine {text}: a unix socket needs an absolute path, e.g. "
                 "unix:///PATH/TO/SOCKET"
             )
+        if scheme == "ssh":
+            _require_ssh_support(text)
         return Target(text, text)
     if not _CONTEXT_NAME.match(text):
         raise UsageError(
@@ -97,6 +99,19 @@ def parse_target(text: str) -> Target:
             "`docker context ls`"
         )
     return _context_target(text)
+
+
+def _require_ssh_support(text: str) -> None:
+    """The Docker SDK reaches ssh:// engines only with paramiko installed (it then runs the
+    `ssh` program, as the docker CLI does)."""
+    import importlib.util
+
+    if importlib.util.find_spec("paramiko") is None:
+        raise UsageError(
+            f"--engine {text}: the Docker SDK needs the paramiko package for ssh:// engines. "
+            "Install it (pip install paramiko), or forward the engine's socket with `ssh -L` "
+            "and give --engine unix:///LOCAL/SOCKET"
+        )
 
 
 def _context_target(name: str) -> Target:
@@ -121,6 +136,8 @@ def _context_target(name: str) -> Target:
             "DOCKER_TLS_VERIFY": "1" if tls.verify else "",
             "DOCKER_CERT_PATH": str(Path(cert).parent),
         }
+    if str(ctx.Host).startswith("ssh://"):
+        _require_ssh_support(str(ctx.Host))
     return Target(name, str(ctx.Host), env)
 
 

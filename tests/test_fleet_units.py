@@ -69,11 +69,15 @@ def test_compare_warns_when_one_label_covers_two_machines():
 
 
 # ----- engines ---------------------------------------------------------------------------------
-def test_engine_urls_and_what_is_local():
+def test_engine_urls_and_what_is_local(monkeypatch):
     assert parse_target("unix:///run/x/engine.sock").local
     assert parse_target("tcp://127.0.0.1:2375").local
     assert not parse_target("tcp://bench-2.example:2376").local
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: object())
     assert not parse_target("ssh://me@bench-2").local
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    with pytest.raises(UsageError, match="needs the paramiko package for ssh:// engines"):
+        parse_target("ssh://me@bench-2")
     with pytest.raises(UsageError, match="is not a way to reach a Docker engine"):
         parse_target("ftp://x")
     with pytest.raises(UsageError, match="needs an absolute path"):
@@ -120,7 +124,7 @@ def test_local_engines_get_cores_of_their_own(monkeypatch):
     monkeypatch.setattr("harness.fleet.available_cpus", lambda: [0, 1, 2, 3])
     monkeypatch.setattr("harness.fleet.choose_cpuset", lambda n, av: sorted(av)[-n:])
     a, b = parse_target("unix:///a.sock"), parse_target("unix:///b.sock")
-    remote = parse_target("ssh://me@far")
+    remote = parse_target("tcp://far.example:2376")
     got = local_cpusets([a, b, remote], _req(cpus=2))
     assert got == {"unix:///a.sock": "2-3", "unix:///b.sock": "0-1"}
     assert local_cpusets([a, remote], _req(cpus=2)) == {}  # one local engine: as a plain run
