@@ -21,6 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.engine import Engine
+from harness.engines import host_facts
+from harness.host import available_cpus, local_machine
 from harness.images import resolve_tags
 from harness.suite import load_suite
 from tests.conftest import ROOT
@@ -111,6 +114,12 @@ def test_two_engines_with_images_from_an_archive(engine, second, env, tmp_path):
     print(
         f"archive {archive.stat().st_size / 1e6:.0f} MB; save {save_s:.1f} s, load {load_s:.1f} s"
     )
+    # Read as an engine on another host would be (a container reads /proc and /sys there),
+    # the second engine's host is this machine: the same label as the local reading.
+    with second.client() as client:
+        remote = host_facts(Engine(client), SUITE.base.tag, local=False, run_id="facts")
+    assert remote.label == local_machine()["label"]
+    assert remote.cpus == available_cpus()
 
     # Both engines at once, with the archive recorded in each manifest.
     results = tmp_path / "results"

@@ -381,3 +381,54 @@ def test_images_load_of_a_missing_archive_is_one_error_line(tmp_path):
     r = runner.invoke(app, ["images", "load", str(tmp_path / "none.tar")])
     assert r.exit_code == 1
     assert r.output.strip().splitlines()[-1].startswith("Error: ")
+
+
+class _FakeEngine:
+    """An engine on another host: its info, and a container that reads its /proc and /sys."""
+
+    def __init__(self, stdout: str) -> None:
+        self.stdout = stdout
+        self.ran: list[list[str]] = []
+
+    def info(self) -> dict:
+        return {"ncpu": 4, "name": "bench-2", "kernel": "6.1.0-99-amd64"}
+
+    def run(self, image: str, argv: list[str], **kw):
+        from harness.engine import RunResult
+
+        self.ran.append(argv)
+        return RunResult(0, self.stdout, "", False)
+
+
+def test_facts_of_an_engine_on_another_host_come_from_a_container_there():
+    from harness.engines import host_facts
+
+    out = "\n".join(
+        [
+            "/proc/cpuinfo:model name\t: Remote CPU 9000",
+            "/proc/loadavg:0.10 0.20 0.30 1/100 42",
+            "/sys/devices/system/cpu/online:0-3",
+            *(
+                f"/sys/devices/system/cpu/cpu{c}/topology/thread_siblings_list:{s}"
+                for c, s in ((0, "0,2"), (1, "1,3"), (2, "0,2"), (3, "1,3"))
+            ),
+            "/sys/devices/system/cpu/cpu3/cpufreq/scaling_governor:powersave",
+        ]
+    )
+    facts = host_facts(_FakeEngine(out), "rpb-base:trixie", local=False, run_id="facts")  # type: ignore[arg-type]
+    assert (facts.hostname, facts.cpu_model, facts.ncpu, facts.cpus) == (
+        "bench-2",
+        "Remote CPU 9000",
+        4,
+        [0, 1, 2, 3],
+    )
+    assert facts.label == machine_label("bench-2", "Remote CPU 9000", 4)
+    # Its topology: two cores of two threads; --cpus 2 takes one thread of each.
+    assert facts.choose_cpuset(2) == [2, 3]
+    fp = facts.fingerprint([2, 3])
+    assert fp["cpu_model"] == "Remote CPU 9000"
+    assert fp["kernel"] == "6.1.0-99-amd64"
+    assert fp["cores_available"] == "0-3"
+    assert fp["loadavg"] == "0.10 0.20 0.30 1/100 42"
+    assert fp["smt_siblings"] == {2: "0,2", 3: "1,3"}
+    assert facts.machine()["label"] == facts.label
