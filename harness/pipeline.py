@@ -408,7 +408,7 @@ def run(req: RunRequest, ui: Ui) -> Outcome:
     from harness.engine import connect
     from harness.locks import CoreLocks
 
-    if req.engine is not None or req.images is not None:
+    if req.engine is not None or req.images is not None or _recorded_engine(req):
         return run_on_engine(req, ui)
     p = plan(req)
     engine: Engine | None = None
@@ -428,6 +428,17 @@ def run(req: RunRequest, ui: Ui) -> Outcome:
         if active:
             _failed(p, active[0], e, ui)
         raise
+
+
+def _recorded_engine(req: RunRequest) -> str | None:
+    """The engine a run being resumed started on, when it was named with --engine."""
+    if req.resume is None:
+        return None
+    try:
+        url = find_run(req.results, req.resume).manifest().get("engine_url")
+    except HarnessError:
+        return None  # `plan` says what is wrong with the run
+    return url if isinstance(url, str) and url else None
 
 
 def run_on_engine(req: RunRequest, ui: Ui) -> Outcome:

@@ -432,3 +432,19 @@ def test_facts_of_an_engine_on_another_host_come_from_a_container_there():
     assert fp["loadavg"] == "0.10 0.20 0.30 1/100 42"
     assert fp["smt_siblings"] == {2: "0,2", 3: "1,3"}
     assert facts.machine()["label"] == facts.label
+
+
+def test_resume_finds_the_engine_the_run_started_on(tmp_path):
+    from harness.pipeline import _recorded_engine
+
+    run_id = "20260101T000000Z-abcdef"
+    bundle = tmp_path / "vm-d4ecbf" / run_id
+    bundle.mkdir(parents=True)
+    manifest = {"schema": 1, "run_id": run_id, "engine_url": "unix:///x/engine.sock"}
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    assert _recorded_engine(_req(resume=run_id, results=tmp_path)) == "unix:///x/engine.sock"
+    manifest["engine_url"] = None
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    assert _recorded_engine(_req(resume=run_id, results=tmp_path)) is None
+    assert _recorded_engine(_req(resume="20990101T000000Z-000000", results=tmp_path)) is None
+    assert _recorded_engine(_req(results=tmp_path)) is None
