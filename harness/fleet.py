@@ -162,8 +162,11 @@ def _pump(
 
 
 def _finish(hr: HostRun, proc: subprocess.Popen[str], pump: threading.Thread) -> None:
-    out = proc.communicate()[0] or ""
-    pump.join(timeout=5)
+    # Not communicate(): it would read stderr too, taking lines from the pump thread.
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    proc.wait()
+    pump.join()
     hr.returncode = proc.returncode
     last = out.strip().splitlines()[-1] if out.strip() else ""
     hr.bundle = Path(last) if last and Path(last).is_dir() else _bundle_named(hr)

@@ -50,7 +50,7 @@ def _harness(*args: str, env: dict[str, str], timeout: float = 300) -> subproces
     print(
         f"$ harness {' '.join(args)}  ({time.monotonic() - started:.1f} s, exit {proc.returncode})"
     )
-    print(proc.stderr[-6000:])
+    print(proc.stderr[-20000:])
     print(proc.stdout[-6000:])
     return proc
 
