@@ -108,7 +108,13 @@ def suite_pins(suite: Suite, root: Path) -> list[Pin]:
     """Every pinned package version of the suite's images, by image and argument."""
     pins = []
     for spec in suite.images.values():
-        text = (root / spec.dockerfile).read_text()
+        try:
+            text = (root / spec.dockerfile).read_text()
+        except OSError as e:
+            raise HarnessError(
+                f"cannot read {spec.dockerfile}, the Dockerfile of image {spec.name} "
+                f"({e.strerror}). Check the suite file {suite.path}"
+            ) from e
         by_arg = dockerfile_pins(text)
         for arg, value in spec.args:
             if arg in by_arg:
@@ -124,9 +130,13 @@ def pin_error(log: str, suite: Suite, spec: ImageSpec, root: Path) -> PinNotInAr
         return None
     pkg, version = found
     where = f"image {spec.name}"
-    for pin in suite_pins(suite, root):
-        if pin.image == spec.name and pkg in pin.packages:
-            where = f"image {spec.name}, {pin.arg} in {suite.path}"
+    try:
+        by_arg = dockerfile_pins((root / spec.dockerfile).read_text())
+    except OSError:
+        by_arg = {}  # the build read it a moment ago; the error is still the pin
+    for arg, _ in spec.args:
+        if pkg in by_arg.get(arg, ((), None))[0]:
+            where = f"image {spec.name}, {arg} in {suite.path}"
             break
     return PinNotInArchive(pkg, version, where)
 
