@@ -90,12 +90,13 @@ def dockerfile_pins(dockerfile: str) -> dict[str, tuple[tuple[str, ...], str | N
     """Build argument -> (packages it pins, the `-t` release of their install) of a
     Dockerfile's `apt-get install pkg=${ARG}` lines."""
     found: dict[str, tuple[list[str], str | None]] = {}
-    for run in _run_instructions(dockerfile):
-        if "apt-get" not in run and "apt " not in run:
+    commands = [c for run in _run_instructions(dockerfile) for c in re.split(r"&&|\|\||;", run)]
+    for command in commands:
+        if not re.search(r"\bapt(-get)?\s.*\binstall\b", command):
             continue
-        rel = _RELEASE.search(run)
+        rel = _RELEASE.search(command)
         release = rel.group(1) if rel else None
-        for pkg, arg in _PINNED.findall(run):
+        for pkg, arg in _PINNED.findall(command):
             pkgs, seen_release = found.setdefault(arg, ([], release))
             if pkg not in pkgs:
                 pkgs.append(pkg)
@@ -158,7 +159,7 @@ class Policy:
         for version, sources in self.versions:
             if any(f" {release}/" in s for s in sources):
                 return version
-        return None
+        return self.candidate  # RELEASE does not have it: apt takes the default candidate
 
     def has(self, version: str) -> bool:
         return any(

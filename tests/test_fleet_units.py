@@ -222,6 +222,18 @@ def test_dockerfiles_say_which_packages_each_argument_pins():
     assert "RUNNER_IMAGE" not in python
 
 
+def test_each_apt_get_install_of_a_run_has_its_own_release():
+    text = (
+        "RUN apt-get update \\\n && apt-get install -y python3=${PYTHON_VERSION} \\\n"
+        " && apt-get install -y -t trixie-backports rustc=${RUSTC_VERSION} \\\n"
+        " && echo x=${OTHER}\n"
+    )
+    assert pins.dockerfile_pins(text) == {
+        "PYTHON_VERSION": (("python3",), None),
+        "RUSTC_VERSION": (("rustc",), "trixie-backports"),
+    }
+
+
 POLICY = """rustc:
   Installed: (none)
   Candidate: 1.85.0+dfsg3-1
