@@ -1004,11 +1004,14 @@ def lock(
     if python:
         lock_changes = _python_lock(check, extra_ca)
     if check:
-        stale = len(changes) + (1 if lock_changes else 0)
+        stale = []
+        if changes:
+            stale.append(f"{len(changes)} Debian pin(s) of {suite.path} differ from the archive")
+        if lock_changes:
+            stale.append("python/*.lock differ from what python/lock.sh resolves now")
         if stale:
             raise HarnessError(
-                f"{len(changes)} Debian pin(s) of {suite.path} differ from the archive"
-                + (" and python/requirements.lock is out of date" if lock_changes else "")
+                " and ".join(stale)
                 + f". Run `harness lock{_suite_flag(suite_path)}` (or `make lock`) to write them"
             )
         return
@@ -1027,7 +1030,8 @@ def _suite_flag(suite_path: Path) -> str:
 
 
 def _python_lock(check: bool, extra_ca: Path | None) -> list[str]:
-    """Run python/lock.sh (in a copy of python/ for --check); print the version changes."""
+    """Run python/lock.sh (in a copy of python/'s files for --check); print what changed in
+    each of its *.lock files."""
     import shutil
     import subprocess
     import tempfile
@@ -1036,17 +1040,18 @@ def _python_lock(check: bool, extra_ca: Path | None) -> list[str]:
     from harness.images import ROOT
 
     src = ROOT / "python"
-    old = (src / "requirements.lock").read_text()
+    old = {p.name: p.read_text() for p in sorted(src.glob("*.lock"))}
     env = dict(os.environ)
     if extra_ca is not None:
         env.setdefault("SSL_CERT_FILE", str(extra_ca))
     with tempfile.TemporaryDirectory(prefix="rpb-lock-") as tmp:
         where = src
-        if check:
+        if check:  # lock.sh writes beside itself: give it a copy of its inputs and locks
             where = Path(tmp) / "python"
             where.mkdir()
-            for name in ("lock.sh", "requirements.in", "requirements.lock"):
-                shutil.copy2(src / name, where / name)
+            for f in src.iterdir():
+                if f.is_file():
+                    shutil.copy2(f, where / f.name)
         _line("$ python/lock.sh   (uv pip compile --generate-hashes, then pip download checks)")
         proc = subprocess.run(
             ["bash", str(where / "lock.sh")], capture_output=True, text=True, env=env, check=False
@@ -1057,12 +1062,14 @@ def _python_lock(check: bool, extra_ca: Path | None) -> list[str]:
                 f"python/lock.sh failed (exit status {proc.returncode}: {tail[:300]}). Check "
                 "that PyPI is reachable (proxy? --extra-ca) and run it again"
             )
-        new = (where / "requirements.lock").read_text()
-    diff = pins.lock_diff(old, new)
-    for d in diff:
-        typer.echo(f"python/requirements.lock: {d}")
+        new = {p.name: p.read_text() for p in sorted(where.glob("*.lock"))}
+    diff = []
+    for name in sorted(old.keys() | new.keys()):
+        for d in pins.lock_diff(old.get(name, ""), new.get(name, "")):
+            diff.append(d)
+            typer.echo(f"python/{name}: {d}")
     if not diff:
-        _line("python/requirements.lock is up to date")
+        _line(f"python/{', python/'.join(sorted(new))} up to date")
     return diff
 
 
