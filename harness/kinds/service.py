@@ -160,7 +160,7 @@ class ServiceKind:
                 duration = min(WARMUP_S, ctx.profile.load_s) if warmup else ctx.profile.load_s
                 cpu0 = server.cpu_ns()
                 out, why = server.phase(phase, duration, rate)
-                where = _Where(case, index, run, ctx.lang(case))
+                where = _Where(case, index, run, ctx.lang(case), server.threads)
                 sample = _sample(where, _Phase(phase, rate, warmup), out, why)
                 cpu1 = server.cpu_ns()
                 if cpu0 is not None and cpu1 is not None:
@@ -191,6 +191,7 @@ class _Where:
     session: int
     run: int
     lang: str
+    threads: int
 
 
 @dataclass(frozen=True)
@@ -221,7 +222,7 @@ def _sample(
         "impl": case.impl.name,
         "lang": where.lang,
         "route": case.impl.route,
-        "threads": case.threads,
+        "threads": where.threads,
         "image": case.impl.image,
         "size": case.size,
         "session": where.session,
@@ -266,6 +267,7 @@ class _Server:
         self.port = str(case.task.load.get("port", 8000))
         self.container: Any = None
         self.failure: str | None = None
+        self.threads = case.threads  # the server's threads, as it was started
 
     @property
     def engine(self) -> Engine:
@@ -281,7 +283,8 @@ class _Server:
         values = {"port": self.port}
         if self.case.impl.threads == THREADS_CPUS and self.server_cpus is not None:
             # "Every core": every core the server has (the load generator has its own).
-            values["threads"] = str(len(parse_cpu_list(self.server_cpus)))
+            self.threads = len(parse_cpu_list(self.server_cpus))
+            values["threads"] = str(self.threads)
         argv = self.case.argv(self.ctx.profile.iters, **values)
         self.container = self.engine.start(
             self.ctx.image(self.case),
