@@ -459,7 +459,11 @@ def _analysed(bundle: Bundle) -> tuple[dict[str, Any], Any, Any, list[dict[str, 
         raise HarnessError(
             f"{bundle.path} has no samples yet. Run `harness run` (or resume it) first"
         )
-    summary = frames.summarize(samples, cases)
+    # Tasks and implementations in the suite's order (the manifest's), not in the order the
+    # cases happened to finish.
+    planned = {str(cid): i for i, cid in enumerate(manifest.get("cases") or [])}
+    ordered = sorted(cases, key=lambda r: planned.get(str(r.get("case_id")), len(planned)))
+    summary = frames.summarize(samples, ordered)
     speed = frames.speedups(
         samples,
         summary,
