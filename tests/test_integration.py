@@ -54,13 +54,22 @@ def test_quick_suite_bundle_has_every_case_with_valid_checksums(quick_bundle):
     assert not bad, bad
 
     samples = [json.loads(x) for x in (quick_bundle / "samples.jsonl").read_text().splitlines()]
-    prof = suite.profiles["quick"]
-    per_case = prof.sessions * (prof.runs + prof.warmup)
-    assert len(samples) == per_case * len(expected)
     assert all(s["checksum_ok"] for s in samples)
-    assert all(s["wall_ns"] > 0 and s["maxrss_kb"] > 0 for s in samples)
-    kernel = [s for s in samples if s["task"] == "sum_squares"]
+    prof = suite.profiles["quick"]
+    # Process and kernel cases: the runner's warm-up and measured runs of every session.
+    runs = [s for s in samples if s["kind"] != "service"]
+    run_cases = {c.case_id for c in suite.cases(prof) if c.task.kind != "service"}
+    assert len(runs) == prof.sessions * (prof.runs + prof.warmup) * len(run_cases)
+    assert all(s["wall_ns"] > 0 and s["maxrss_kb"] > 0 for s in runs)
+    kernel = [s for s in runs if s["kind"] == "kernel"]
     assert all(len(s["iter_ns"]) == prof.iters for s in kernel)
+    # Service cases: the check, then saturation (warm-up and measured) and each fixed rate.
+    for cid in expected - run_cases:
+        phases = [s["phase"] for s in samples if s["case_id"] == cid]
+        assert phases[:3] == ["check", "saturate", "saturate"], (cid, phases)
+        assert phases.count("rate") == 2, (cid, phases)
+        sat = next(s for s in samples if s["case_id"] == cid and s["phase"] == "saturate")
+        assert sat["rps"] > 0
 
 
 def test_reports_cover_every_case(quick_bundle):
