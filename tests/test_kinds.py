@@ -4,6 +4,7 @@ a fixture suite run through the real engine (a float kernel task and a trivial s
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 import tomllib
 from pathlib import Path
@@ -71,7 +72,10 @@ def test_bad_suite_values_are_refused_with_a_reason(mutate, message):
 
 def test_a_bad_value_is_one_error_line_not_a_traceback(tmp_path):
     bad = tmp_path / "bad.toml"
-    bad.write_text(DEFAULT_SUITE.read_text().replace("max_sessions = 4", 'max_sessions = "two"'))
+    text = DEFAULT_SUITE.read_text()
+    head, default = text.split("[profiles.default]", 1)
+    default = re.sub(r"max_sessions = \d+", 'max_sessions = "two"', default, count=1)
+    bad.write_text(head + "[profiles.default]" + default)
     proc = harness("list", "--suite", str(bad))
     assert proc.returncode == 1
     assert proc.stderr.startswith("Error: profiles.default: 'max_sessions' must be an integer")
