@@ -159,7 +159,7 @@ def test_each_fault_is_recorded_with_its_reason(faults_run):
     assert rows["oom"]["reason"].endswith("memory limit")
     assert rows["wrong"]["status"] == "invalid"
     assert rows["wrong"]["reason"] == (
-        "checksum mismatch: expected 'Hello, world!\\n', got 'Hello, world?\\n'"
+        "checksum mismatch (exact text): expected 'Hello, world!\\n', got 'Hello, world?\\n'"
     )
 
     samples = jsonl(bundle / "samples.jsonl")
