@@ -245,6 +245,12 @@ def _new_plan(req: RunRequest, facts: HostFacts | None = None) -> RunPlan:
                 f"--local runs no containers, and the service task(s) {', '.join(services)} "
                 "need a server and a load generator in containers. Leave them out with --task"
             )
+        disk = sorted({c.task.name for c in cases if c.task.output == "disk"})
+        if disk:
+            raise UsageError(
+                f"--local has no disk volume for the task(s) {', '.join(disk)}, which write "
+                "their output to one. Leave them out with --task"
+            )
     check_writable(req.results)
     return RunPlan(
         suite=suite,

@@ -130,6 +130,17 @@ FLOAT_PROGRAM = _program(
 )
 
 
+DIES = "import sys; print('cannot bind: config missing', flush=True); sys.exit(3)"
+CRASH_HOOK = "    def do_POST(self):\n"
+CRASH_AFTER_300 = (
+    "    def do_POST(self):\n"
+    "        import os\n"
+    "        Handler.n = getattr(Handler, 'n', 0) + 1\n"
+    "        if Handler.n > 300:\n"
+    "            os._exit(7)\n"
+)
+
+
 def fixture_suite(tmp_path: Path) -> Path:
     """A suite that extends the default one (same base, images, profiles) with a float kernel
     task and a service task whose server and client are the fixture scripts."""
@@ -189,6 +200,20 @@ name = "stdlib"
 image = "python"
 route = "python"
 argv = {argv("python3", "-c", server, "{port}")}
+
+[[tasks.echo.impls]]
+# A server that never starts: the case fails with its exit status and output.
+name = "dies"
+image = "python"
+route = "python"
+argv = {argv("python3", "-c", DIES, "{port}")}
+
+[[tasks.echo.impls]]
+# A server that crashes under load (after 300 requests): the case fails, nothing is left.
+name = "crashes"
+image = "python"
+route = "python"
+argv = {argv("python3", "-c", server.replace(CRASH_HOOK, CRASH_AFTER_300), "{port}")}
 """
     path = tmp_path / "kinds.toml"
     path.write_text(text)
@@ -229,6 +254,14 @@ def test_float_and_service_tasks_run_end_to_end(built_images, tmp_path):
 
     echo = cases["echo/stdlib/-"]
     assert echo["status"] == "ok", echo
+    dies = cases["echo/dies/-"]
+    assert dies["status"] == "failed"
+    assert "the server did not become ready" in dies["reason"]
+    assert "status 3" in dies["reason"]
+    assert "cannot bind: config missing" in dies["reason"]
+    crashes = cases["echo/crashes/-"]
+    assert crashes["status"] == "failed"
+    assert "the server exited with status 7" in crashes["reason"]
     assert echo["metric"] == "per_request"
     samples = [json.loads(x) for x in (bundle / "samples.jsonl").read_text().splitlines()]
     phases = [s["phase"] for s in samples if s["task"] == "echo"]

@@ -14,7 +14,10 @@ from tests.conftest import harness
 
 pytestmark = pytest.mark.docker
 
-SMALL = ["--profile", "quick", "--impl", "rs-scalar", "--impl", "py-bare"]
+SMALL = [
+    "--profile", "quick", "--task", "startup", "--task", "sum_squares",
+    "--impl", "rs-scalar", "--impl", "py-bare",
+]  # fmt: skip
 
 
 def run(results: Path, *args: str, env: dict[str, str] | None = None) -> Path:
