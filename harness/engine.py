@@ -320,21 +320,30 @@ class Engine:
             raise _engine_error(e) from e
 
     # ----- containers --------------------------------------------------------------------------
-    @contextmanager
-    def _container(self, *, start: bool = True, **kwargs: Any) -> Iterator[Container]:
-        """A container of the kit, started (or only created), removed whatever happens."""
+    def _create(self, *, start: bool = True, **kwargs: Any) -> Container:
+        """Create a container of the kit and start it (unless `start` is False). A container
+        that was created but failed to start (runc refused it, or the network namespace it
+        joins is gone) is removed before the error is raised: nothing is left behind."""
+        c: Container | None = None
         try:
+            c = self.client.containers.create(**kwargs)
             if start:
-                c = self.client.containers.run(detach=True, **kwargs)
-            else:
-                c = self.client.containers.create(**kwargs)
+                c.start()
         except docker.errors.ImageNotFound as e:
             raise ImageMissing(str(kwargs.get("image"))) from e
         except docker.errors.APIError as e:
+            if c is not None:
+                self.remove(c)
             what = "starting" if start else "creating"
             raise HarnessError(f"{what} a container failed: {e.explanation or e}.") from e
         except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
             raise _engine_error(e) from e
+        return c
+
+    @contextmanager
+    def _container(self, *, start: bool = True, **kwargs: Any) -> Iterator[Container]:
+        """A container of the kit, started (or only created), removed whatever happens."""
+        c = self._create(start=start, **kwargs)
         try:
             yield c
         finally:
@@ -467,14 +476,7 @@ class Engine:
         kwargs = container_config(
             image, argv, run_id=run_id, cpuset=cpuset, labels=labels, limits=limits
         )
-        try:
-            return self.client.containers.run(detach=True, **kwargs)
-        except docker.errors.ImageNotFound as e:
-            raise ImageMissing(image) from e
-        except docker.errors.APIError as e:
-            raise HarnessError(f"starting a container failed: {e.explanation or e}.") from e
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
-            raise _engine_error(e) from e
+        return self._create(**kwargs)
 
     def remove(self, container: Container) -> None:
         """Remove a container, running or not; one already gone is fine."""

@@ -256,9 +256,11 @@ def test_float_and_service_tasks_run_end_to_end(built_images, tmp_path):
     assert echo["status"] == "ok", echo
     dies = cases["echo/dies/-"]
     assert dies["status"] == "failed"
-    assert "the server did not become ready" in dies["reason"]
-    assert "status 3" in dies["reason"]
-    assert "cannot bind: config missing" in dies["reason"]
+    # It exits at once: either its container fails to start (runc cannot see it run) or it
+    # is found gone while the load generator waits for it, with its status and output.
+    assert "the server container did not start" in dies["reason"] or (
+        "status 3" in dies["reason"] and "cannot bind: config missing" in dies["reason"]
+    ), dies["reason"]
     crashes = cases["echo/crashes/-"]
     assert crashes["status"] == "failed"
     assert "the server exited with status 7" in crashes["reason"]

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import HarnessError, SuiteError
+from harness.errors import EngineUnavailable, HarnessError, SuiteError
 from harness.host import parse_cpu_list
 from harness.kinds.kernel import last_json_line
 from harness.schema import SAMPLE_SCHEMA
@@ -286,14 +286,22 @@ class _Server:
             self.threads = len(parse_cpu_list(self.server_cpus))
             values["threads"] = str(self.threads)
         argv = self.case.argv(self.ctx.profile.iters, **values)
-        self.container = self.engine.start(
-            self.ctx.image(self.case),
-            argv,
-            run_id=self.ctx.run_id,
-            cpuset=self.server_cpus,
-            labels={"rpb.case": self.case.case_id, "rpb.role": "server"},
-            limits=limits,
-        )
+        try:
+            self.container = self.engine.start(
+                self.ctx.image(self.case),
+                argv,
+                run_id=self.ctx.run_id,
+                cpuset=self.server_cpus,
+                labels={"rpb.case": self.case.case_id, "rpb.role": "server"},
+                limits=limits,
+            )
+        except EngineUnavailable:
+            raise
+        except HarnessError as e:
+            # The engine refused or the program died as its container started (runc reports
+            # a process that exits at once this way): this server's case fails, not the run.
+            self.failure = f"the server container did not start: {e}"
+            return self
         ready_s = float(self.case.task.load.get("ready_timeout_s", READY_TIMEOUT_S))
         _, why = self.phase("ready", min(ready_s, self.ctx.opts.timeout_s))
         if why is not None:
@@ -313,7 +321,7 @@ class _Server:
         tail = self.engine.logs(self.container)[-TAIL:].strip()
         return f"the server exited with status {code}{oom}: {tail or 'no output'}"
 
-    def phase(
+    def phase(  # noqa: PLR0911 - one return per way a phase ends
         self, phase: str, duration_s: float, rate: float | None = None
     ) -> tuple[dict[str, Any] | None, str | None]:
         """Run one load-generator phase; returns (its JSON line, failure or None)."""
@@ -333,15 +341,21 @@ class _Server:
         if gone:
             return None, gone
         t0 = time.monotonic()
-        res: RunResult = self.engine.run(
-            self.ctx.tags[str(load["image"])],
-            argv,
-            run_id=self.ctx.run_id,
-            cpuset=self.client_cpus,
-            labels={"rpb.case": self.case.case_id, "rpb.role": "load"},
-            network_mode=f"container:{self.container.id}",
-            timeout_s=duration_s + self.ctx.opts.timeout_s,
-        )
+        try:
+            res: RunResult = self.engine.run(
+                self.ctx.tags[str(load["image"])],
+                argv,
+                run_id=self.ctx.run_id,
+                cpuset=self.client_cpus,
+                labels={"rpb.case": self.case.case_id, "rpb.role": "load"},
+                network_mode=f"container:{self.container.id}",
+                timeout_s=duration_s + self.ctx.opts.timeout_s,
+            )
+        except EngineUnavailable:
+            raise
+        except HarnessError as e:
+            # A server that died just now takes its network namespace with it.
+            return None, self._server_gone() or f"the load generator did not start: {e}"
         spent = time.monotonic() - t0
         gone = self._server_gone()
         if gone:
