@@ -23,6 +23,9 @@ class FakeContainer:
         self.removed = False
         self.attrs: dict[str, Any] = {"State": {"OOMKilled": False}}
 
+    def start(self) -> None:
+        pass
+
     def wait(self, timeout: float) -> dict[str, Any]:
         time.sleep(self.wait_s)
         if self.wait_error is not None:
@@ -70,6 +73,9 @@ class FakeContainers:
         self.container = container
 
     def run(self, **kwargs: Any) -> FakeContainer:
+        return self.container
+
+    def create(self, **kwargs: Any) -> FakeContainer:
         return self.container
 
 

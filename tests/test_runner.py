@@ -512,9 +512,14 @@ def test_resume_refuses_a_complete_run(tmp_path):
 
 def test_resume_refuses_a_changed_suite(tmp_path):
     suite_file = tmp_path / "faults.toml"
-    suite_file.write_text(FAULTS.read_text())
+    # A copy elsewhere: its `extends` must still find the default suite.
+    text = FAULTS.read_text().replace(
+        '"../../harness/suites/default.toml"',
+        f'"{FAULTS.parent.parent.parent}/harness/suites/default.toml"',
+    )
+    suite_file.write_text(text)
     path = fake_bundle(tmp_path / "results", suite_file)
-    suite_file.write_text(FAULTS.read_text() + "\n# edited\n")
+    suite_file.write_text(text + "\n# edited\n")
     line = cli_error("run", "--resume", path.name, "--results", str(tmp_path / "results"))
     assert line.startswith(f"Error: the suite file {suite_file} changed since run {path.name}")
     assert line.endswith(
