@@ -417,12 +417,22 @@ def run(req: RunRequest, ui: Ui) -> Outcome:
     if req.engine is not None or req.images is not None or _recorded_engine(req):
         return run_on_engine(req, ui)
     p = plan(req)
-    engine: Engine | None = None
-    active: list[Bundle] = []  # the bundle once this attempt has written to it
     try:
         engine = connect()
-        # Held for the whole run, taken before anything is written: see harness/locks.py.
-        with CoreLocks(p.cores, p.run_id):
+    except RunInterrupted as e:
+        return _interrupted(p, None, None, e)
+    # Held for the whole run, taken before anything is written: see harness/locks.py.
+    return _execute_plan(p, engine, CoreLocks(p.cores, p.run_id), ui)
+
+
+def _execute_plan(
+    p: RunPlan, engine: Engine, locks: contextlib.AbstractContextManager[Any], ui: Ui
+) -> Outcome:
+    """Open the bundle, run every case and mark it complete, holding `locks`; an interruption
+    or a failure leaves the bundle incomplete with the command that finishes it."""
+    active: list[Bundle] = []  # the bundle once this attempt has written to it
+    try:
+        with locks:
             bundle = open_bundle(p, engine, ui)
             active.append(bundle)
             execute_cases(p, engine, bundle, ui)
@@ -482,21 +492,8 @@ def run_on_engine(req: RunRequest, ui: Ui) -> Outcome:
     p.archive = archive
     if given:
         ui.line(f"engine {given}: host {facts.hostname}, {facts.ncpu} cores, label {facts.label}")
-    active: list[Bundle] = []
     locks = CoreLocks(p.cores, p.run_id) if local else _ctx.nullcontext()
-    try:
-        with locks:
-            bundle = open_bundle(p, engine, ui)
-            active.append(bundle)
-            execute_cases(p, engine, bundle, ui)
-            bundle.update_manifest(status="complete", interrupted=False, finished=now())
-            return Outcome(bundle)
-    except RunInterrupted as e:
-        return _interrupted(p, engine, active[0] if active else None, e)
-    except HarnessError as e:
-        if active:
-            _failed(p, active[0], e, ui)
-        raise
+    return _execute_plan(p, engine, locks, ui)
 
 
 def _interrupted(
