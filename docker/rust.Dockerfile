@@ -1,7 +1,10 @@
 # Rust toolchain image: Debian's rustc/cargo from trixie-backports, pinned by exact version.
-# Stages: build (toolchain + sources; the only stage that sees the extra CA bundle),
-# runner (only the static measuring runner, copied into every other image), final.
+# Stages: runner (from RUNNER_IMAGE: the static measuring runner), build (toolchain +
+# sources; the only stage that sees the extra CA bundle), final.
 ARG BASE_IMAGE=rpb-base:trixie
+ARG RUNNER_IMAGE
+
+FROM ${RUNNER_IMAGE} AS runner
 
 FROM ${BASE_IMAGE} AS build
 ARG RUSTC_VERSION
@@ -17,7 +20,7 @@ ENV CARGO_HTTP_CAINFO=/tmp/ca-bundle.pem CARGO_HOME=/cargo CARGO_TERM_COLOR=neve
 WORKDIR /src
 COPY rust/ /src/
 RUN cargo fetch --locked
-# Portable build (the default x86-64 target level), the static runner, and sum_squares tuned for
+# Portable build (the default x86-64 target level), and sum_squares tuned for
 # the build host's CPU (rs-native: not portable across hosts; only that task has a native
 # implementation, so only it is built twice). Every binary target of rpb-bench is copied, as
 # cargo itself reports them (its JSON messages: one "compiler-artifact" line per
@@ -26,8 +29,6 @@ RUN bins() { grep '"reason":"compiler-artifact"' "$1" | grep '"kind":\["bin"\]' 
       | grep -o '"executable":"[^"]*"' | cut -d'"' -f4; } \
  && cargo build --release --locked --offline -p rpb-bench --bins \
       --message-format=json-render-diagnostics > /tmp/portable.jsonl \
- && RUSTFLAGS="-C target-feature=+crt-static" \
-      cargo build --release --locked --offline --target x86_64-unknown-linux-gnu -p runner \
  && RUSTFLAGS="-C target-cpu=native" \
       cargo build --release --locked --offline --target-dir /src/target-native -p rpb-bench \
       --bin sum_squares \
@@ -37,7 +38,6 @@ RUN bins() { grep '"reason":"compiler-artifact"' "$1" | grep '"kind":\["bin"\]' 
  && test -s /tmp/portable.bins && test -s /tmp/native.bins \
  && xargs -a /tmp/portable.bins cp -v -t /out/ \
  && xargs -a /tmp/native.bins cp -v -t /out/native/ \
- && cp target/x86_64-unknown-linux-gnu/release/runner /out/runner \
  && { echo "{"; \
       echo "  \"rustc\": \"$(rustc -V)\","; \
       echo "  \"cargo\": \"$(cargo -V)\","; \
@@ -47,9 +47,6 @@ RUN bins() { grep '"reason":"compiler-artifact"' "$1" | grep '"kind":\["bin"\]' 
       echo "  \"profile\": \"release, lto=fat, codegen-units=1\""; \
       echo "}"; } > /out/versions-rust.json
 
-FROM scratch AS runner
-COPY --from=build /out/runner /runner
-
 FROM ${BASE_IMAGE}
 ARG HYPERFINE_VERSION
 ENV DEBIAN_FRONTEND=noninteractive
@@ -57,4 +54,5 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends hyperfine=${HYPERFINE_VERSION} \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/ /opt/rpb/bin/
+COPY --from=runner /runner /opt/rpb/bin/runner
 RUN mkdir -p /opt/rpb && mv /opt/rpb/bin/versions-rust.json /opt/rpb/versions.json

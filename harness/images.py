@@ -14,7 +14,9 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import threading
 from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +45,9 @@ def _context_files(root: Path, paths: tuple[str, ...], dockerfile: str) -> list[
         base = root / p
         if not base.exists():
             raise HarnessError(f"build context path {base} does not exist. Check the suite file.")
+        if base.is_file():
+            files.append(base)
+            continue
         for dirpath, dirnames, filenames in os.walk(base):
             dirnames[:] = sorted(
                 d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("target-")
@@ -174,17 +179,15 @@ def build_images(
     *,
     on_image: Callable[[str, str, bool], None] | None = None,
     verbose: bool = False,
+    jobs: int = 4,
 ) -> dict[str, dict[str, object]]:
     """Build the base and the named images (with their dependencies). Returns identities.
 
-    Docker's `Step i/n` lines are the progress display; `verbose` shows the whole build log
-    (a failed build's error carries the last lines of it either way).
+    Images whose dependencies are built go up to `jobs` at a time (the toolchain images only
+    share the runner and the base, and downloads of one overlap with compiling another).
+    Docker's `Step i/n` lines, each after its image's name, are the progress display; `verbose`
+    shows the whole build log (a failed build's error carries the last lines of it either way).
     """
-
-    def build_line(line: str) -> None:
-        if verbose or line.startswith("Step "):
-            log(line)
-
     if opts.extra_ca is not None and not opts.extra_ca.is_file():
         raise UsageError(
             f"--extra-ca {opts.extra_ca} is not a readable file. Point it at a PEM CA bundle, "
@@ -194,40 +197,82 @@ def build_images(
     base_id = base_identity(result["base"])
     tags: dict[str, str] = {}
     ids: dict[str, str] = {}
-    for spec in suite.build_order(names):
-        deps = {d: ids[d] for d in spec.depends_on()}
-        args = _resolve_args(spec, tags)
+    lock = threading.Lock()
+
+    def one(spec: ImageSpec) -> tuple[str, dict[str, object]]:
+        with lock:
+            deps = {d: ids[d] for d in spec.depends_on()}
+            args = _resolve_args(spec, tags)
         tag = image_tag(spec, ROOT, args, base_id, deps)
-        tags[spec.name] = tag
         existing = engine.image(tag)
         if existing is not None and not opts.rebuild:
             log(f"{spec.name}: {tag} is up to date")
-            if on_image:
-                on_image(spec.name, tag, False)
-            ids[spec.name] = str(existing["id"])
-            result[spec.name] = existing
-            continue
-        log(f"{spec.name}: building {tag}")
-        try:
-            ids[spec.name] = engine.build(
-                context_tar(spec, ROOT, opts.extra_ca),
-                tag,
-                dockerfile=spec.dockerfile,
-                target=spec.target,
-                buildargs={"BASE_IMAGE": suite.base.tag, **args},
-                labels={"rpb.image": spec.name},
-                network_mode=opts.network_mode,
-                on_line=build_line,
-            )
-        except ImageBuildFailed as e:
-            from harness.pins import pin_error
-
-            # A pinned version gone from the archive: one line naming it and the fix.
-            gone = pin_error(e.log_tail, suite, spec, ROOT)
-            if gone is not None:
-                raise gone from e
-            raise
-        result[spec.name] = engine.require_image(tag)
+            built = False
+            info = existing
+        else:
+            log(f"{spec.name}: building {tag}")
+            _build_one(engine, suite, spec, tag, args, opts, log, verbose=verbose)
+            built = True
+            info = engine.require_image(tag)
+        with lock:
+            tags[spec.name] = tag
+            ids[spec.name] = str(info["id"])
         if on_image:
-            on_image(spec.name, tag, True)
-    return result
+            on_image(spec.name, tag, built)
+        return spec.name, info
+
+    order = suite.build_order(names)
+    pending = {spec.name: spec for spec in order}
+    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="build") as pool:
+        running: dict[Future[tuple[str, dict[str, object]]], str] = {}
+        while pending or running:
+            ready = [
+                spec
+                for spec in list(pending.values())
+                if all(d in result for d in spec.depends_on())
+            ]
+            for spec in ready:
+                del pending[spec.name]
+                running[pool.submit(one, spec)] = spec.name
+            finished, _ = wait(running, return_when=FIRST_EXCEPTION)
+            for fut in finished:
+                del running[fut]
+                name, info = fut.result()  # a failed build raises here; the rest finish
+                result[name] = info
+    return {"base": result["base"], **{spec.name: result[spec.name] for spec in order}}
+
+
+def _build_one(
+    engine: Engine,
+    suite: Suite,
+    spec: ImageSpec,
+    tag: str,
+    args: dict[str, str],
+    opts: BuildOptions,
+    log: Callable[[str], None],
+    *,
+    verbose: bool,
+) -> None:
+    def build_line(line: str) -> None:
+        if verbose or line.startswith("Step "):
+            log(f"{spec.name}: {line}")
+
+    try:
+        engine.build(
+            context_tar(spec, ROOT, opts.extra_ca),
+            tag,
+            dockerfile=spec.dockerfile,
+            target=spec.target,
+            buildargs={"BASE_IMAGE": suite.base.tag, **args},
+            labels={"rpb.image": spec.name},
+            network_mode=opts.network_mode,
+            on_line=build_line,
+        )
+    except ImageBuildFailed as e:
+        from harness.pins import pin_error
+
+        # A pinned version gone from the archive: one line naming it and the fix.
+        gone = pin_error(e.log_tail, suite, spec, ROOT)
+        if gone is not None:
+            raise gone from e
+        raise

@@ -4,19 +4,29 @@ use std::ffi::OsString;
 use std::time::Duration;
 
 pub const USAGE: &str = "\
-usage: runner [--runs N] [--warmup W] [--timeout-s SECONDS] [--no-env-pad]
-              [--stdout-limit BYTES] -- CMD [ARGS...]
+usage: runner [--runs N] [--warmup W] [--warmup-cap C] [--settle K] [--band B]
+              [--timeout-s SECONDS] [--no-env-pad] [--stdout-limit BYTES]
+              -- CMD [ARGS...]
        runner --version | --help
 
 Runs CMD W+N times, one after the other (the first W runs are warm-up), with
-stdin = /dev/null, and prints one JSON line per run on stdout:
+stdin = /dev/null, and prints one JSON line per run on stdout. With a warm-up
+cap C > W the warm-up is found from the data: it goes on past W runs until the
+last K warm-up runs are settled (the slowest within a factor 1+B of the
+fastest) or C runs were made; each measured run's line then carries
+\"warmup_runs\" (how many there were) and \"settled\" (whether the rule ended
+them, false when the cap did):
   {\"schema\":1,\"run\":I,\"warmup\":B,\"wall_ns\":..,\"user_ns\":..,\"sys_ns\":..,
    \"maxrss_kb\":..,\"exit_code\":C|null,\"signal\":S|null,\"timed_out\":B,
    \"stdout\":\"..\",\"stdout_bytes\":..,\"stdout_tail\":\"..\",\"stderr_tail\":\"..\"}
 
 options:
   --runs N              measured runs (default 5, at least 1)
-  --warmup W            warm-up runs before them (default 1)
+  --warmup W            warm-up runs before them (default 1); with
+                        --warmup-cap, the fewest
+  --warmup-cap C        the most warm-up runs (default W: a fixed count)
+  --settle K            settled: the last K warm-up runs ... (default 5)
+  --band B              ... have max <= (1+B) * min (default 0.10)
   --timeout-s SECONDS   SIGKILL a run after this long (float, default 600)
   --no-env-pad          do not set RPB_PAD (by default RPB_PAD is set to a
                         random-length string of 'x', 0..4095 bytes, per run)
@@ -34,10 +44,39 @@ exit status: 0 after all runs (whatever the child did), 2 on a usage error,
 pub struct Config {
     pub runs: u32,
     pub warmup: u32,
+    pub warmup_cap: Option<u32>,
+    pub settle: u32,
+    pub band: f64,
     pub timeout: Duration,
     pub env_pad: bool,
     pub stdout_limit: usize,
     pub cmd: Vec<OsString>,
+}
+
+impl Config {
+    /// The most warm-up runs: the cap, or exactly `warmup` when none is given.
+    pub fn max_warmup(&self) -> u32 {
+        self.warmup_cap.unwrap_or(self.warmup)
+    }
+
+    /// Whether the warm-up is found from the data (a cap above the fewest).
+    pub fn adaptive(&self) -> bool {
+        self.max_warmup() > self.warmup
+    }
+}
+
+/// The settling rule: the last `k` values exist and the largest is within a factor `1 + band`
+/// of the smallest.
+pub fn settled(walls: &[u64], k: usize, band: f64) -> bool {
+    if k == 0 || walls.len() < k {
+        return false;
+    }
+    let w = &walls[walls.len() - k..];
+    let (lo, hi) = (w.iter().min(), w.iter().max());
+    match (lo, hi) {
+        (Some(&lo), Some(&hi)) => (hi as f64) <= (1.0 + band) * lo as f64,
+        _ => false,
+    }
 }
 
 #[derive(Debug, PartialEq)]
@@ -61,6 +100,9 @@ pub fn parse<I: IntoIterator<Item = OsString>>(argv: I) -> Result<Parsed, String
     let mut cfg = Config {
         runs: 5,
         warmup: 1,
+        warmup_cap: None,
+        settle: 5,
+        band: 0.10,
         timeout: Duration::from_secs(600),
         env_pad: true,
         stdout_limit: 65536,
@@ -85,7 +127,13 @@ pub fn parse<I: IntoIterator<Item = OsString>>(argv: I) -> Result<Parsed, String
         };
         let takes_value = matches!(
             name.as_str(),
-            "--runs" | "--warmup" | "--timeout-s" | "--stdout-limit"
+            "--runs"
+                | "--warmup"
+                | "--warmup-cap"
+                | "--settle"
+                | "--band"
+                | "--timeout-s"
+                | "--stdout-limit"
         );
         let value = if takes_value {
             match inline {
@@ -114,6 +162,19 @@ pub fn parse<I: IntoIterator<Item = OsString>>(argv: I) -> Result<Parsed, String
                 }
             }
             "--warmup" => cfg.warmup = parse_num(&name, &value)?,
+            "--warmup-cap" => cfg.warmup_cap = Some(parse_num(&name, &value)?),
+            "--settle" => {
+                cfg.settle = parse_num(&name, &value)?;
+                if cfg.settle < 2 {
+                    return Err("--settle must be at least 2".into());
+                }
+            }
+            "--band" => {
+                cfg.band = parse_num(&name, &value)?;
+                if !(cfg.band.is_finite() && cfg.band > 0.0 && cfg.band < 1.0) {
+                    return Err(format!("--band must be in (0, 1), got {value}"));
+                }
+            }
             "--stdout-limit" => cfg.stdout_limit = parse_num(&name, &value)?,
             "--timeout-s" => {
                 let secs: f64 = parse_num(&name, &value)?;
@@ -129,6 +190,9 @@ pub fn parse<I: IntoIterator<Item = OsString>>(argv: I) -> Result<Parsed, String
         }
     }
     cfg.cmd.extend(it);
+    if cfg.warmup_cap.is_some_and(|c| c < cfg.warmup) {
+        return Err("--warmup-cap must be at least --warmup".into());
+    }
     if cfg.cmd.is_empty() {
         return Err("no command given (expected `-- CMD [ARGS...]`)".into());
     }
@@ -217,6 +281,37 @@ mod tests {
     }
 
     #[test]
+    fn adaptive_warmup_options() {
+        let c = cfg(&[
+            "--warmup",
+            "2",
+            "--warmup-cap",
+            "30",
+            "--settle",
+            "4",
+            "--band=0.2",
+            "--",
+            "x",
+        ]);
+        assert_eq!((c.warmup, c.max_warmup(), c.settle), (2, 30, 4));
+        assert!(c.adaptive());
+        assert!((c.band - 0.2).abs() < 1e-12);
+        let fixed = cfg(&["--warmup", "3", "--", "x"]);
+        assert_eq!(fixed.max_warmup(), 3);
+        assert!(!fixed.adaptive());
+    }
+
+    #[test]
+    fn the_settling_rule() {
+        assert!(!settled(&[10, 10], 3, 0.1));
+        assert!(settled(&[94, 34, 20, 21, 22], 3, 0.1));
+        assert!(!settled(&[20, 21, 23], 3, 0.1));
+        assert!(settled(&[20, 21, 22], 3, 0.1));
+        // Only the last k count.
+        assert!(!settled(&[20, 21, 40], 3, 0.1));
+    }
+
+    #[test]
     fn help_and_version() {
         assert_eq!(p(&["--help"]), Ok(Parsed::Help));
         assert_eq!(p(&["-h"]), Ok(Parsed::Help));
@@ -244,6 +339,11 @@ mod tests {
             &["--no-env-pad=1", "--", "x"][..],
             &["--bogus", "--", "x"][..],
             &["--", ""][..],
+            &["--warmup", "5", "--warmup-cap", "2", "--", "x"][..],
+            &["--settle", "1", "--", "x"][..],
+            &["--band", "0", "--", "x"][..],
+            &["--band", "1.5", "--", "x"][..],
+            &["--band", "nan", "--", "x"][..],
         ] {
             assert!(p(bad).is_err(), "{bad:?} should be a usage error");
         }

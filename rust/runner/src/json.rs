@@ -17,16 +17,25 @@ fn opt_i32(v: Option<i32>) -> String {
     v.map_or_else(|| "null".to_string(), |x| x.to_string())
 }
 
-/// One line (without the newline) describing run `index`.
-pub fn run_line(index: u64, warmup: bool, r: &RunResult) -> String {
+/// One line (without the newline) describing run `index`. `measured` is None for a warm-up
+/// run, else how many warm-up runs came before and whether the settling rule ended them (None
+/// for a fixed warm-up count).
+pub fn run_line(index: u64, measured: Option<(u64, Option<bool>)>, r: &RunResult) -> String {
+    let warm = match measured {
+        None => String::new(),
+        Some((n, s)) => format!(
+            ",\"warmup_runs\":{n},\"settled\":{}",
+            s.map_or_else(|| "null".to_string(), |b| b.to_string())
+        ),
+    };
     format!(
         concat!(
             "{{\"schema\":1,\"run\":{},\"warmup\":{},\"wall_ns\":{},\"user_ns\":{},",
             "\"sys_ns\":{},\"maxrss_kb\":{},\"exit_code\":{},\"signal\":{},\"timed_out\":{},",
-            "\"stdout\":{},\"stdout_bytes\":{},\"stdout_tail\":{},\"stderr_tail\":{}}}"
+            "\"stdout\":{},\"stdout_bytes\":{},\"stdout_tail\":{},\"stderr_tail\":{}{}}}"
         ),
         index,
-        warmup,
+        measured.is_none(),
         r.wall_ns,
         r.user_ns,
         r.sys_ns,
@@ -38,6 +47,7 @@ pub fn run_line(index: u64, warmup: bool, r: &RunResult) -> String {
         r.stdout_bytes,
         bytes_str(&r.stdout_tail),
         bytes_str(&r.stderr_tail),
+        warm,
     )
 }
 
@@ -104,7 +114,7 @@ mod tests {
             stdout_tail: b"\n\"x\"".to_vec(),
             stderr_tail: b"\xffbad".to_vec(),
         };
-        let line = run_line(3, false, &r);
+        let line = run_line(3, Some((2, Some(true))), &r);
         assert!(line.starts_with("{\"schema\":1,\"run\":3,\"warmup\":false,\"wall_ns\":1234,"));
         assert!(!line.contains('\n'));
         let v: Value = serde_json::from_str(&line).unwrap();
@@ -117,12 +127,17 @@ mod tests {
         assert_eq!(v["stdout_tail"], "\n\"x\"");
         assert_eq!(v["stderr_tail"], "\u{fffd}bad");
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
-        assert_eq!(keys.len(), 14);
+        assert_eq!(keys.len(), 16);
+        assert_eq!(v["warmup_runs"], 2);
+        assert_eq!(v["settled"], true);
+        let warm: Value = serde_json::from_str(&run_line(0, None, &r)).unwrap();
+        assert_eq!(warm["warmup"], true);
+        assert_eq!(warm.as_object().unwrap().len(), 14);
         // The order of the last fields, on the raw line (Value sorts its keys).
         assert!(
             line.ends_with(concat!(
                 r#""stdout":"out\n\"x\"","stdout_bytes":42,"stdout_tail":"\n\"x\"","#,
-                "\"stderr_tail\":\"\u{fffd}bad\"}"
+                "\"stderr_tail\":\"\u{fffd}bad\",\"warmup_runs\":2,\"settled\":true}"
             )),
             "{line}"
         );

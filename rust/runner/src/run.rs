@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::args::Config;
+use crate::args::{settled, Config};
 
 /// Bytes of stderr kept (the last ones).
 pub const STDERR_TAIL: usize = 4096;
@@ -601,15 +601,41 @@ fn run_once_threads(cfg: &Config, pad: Option<&str>) -> Result<RunResult, RunErr
 }
 
 /// Runs all warm-up and measured runs, writing one JSON line per run to `out` (flushed after
-/// each). Returns the process exit status for the runner.
+/// each). The warm-up is `cfg.warmup` runs, or, when the config is adaptive, goes on until the
+/// settling rule holds for the last `cfg.settle` warm-up runs or the cap is reached; measured
+/// runs then say how many warm-up runs there were and whether they settled. Returns the
+/// process exit status for the runner.
 pub fn run_all<W: io::Write>(cfg: &Config, out: &mut W) -> i32 {
     let mut rng = XorShift::from_clock();
     let pad_buf = "x".repeat(4095);
-    let total = cfg.warmup as u64 + cfg.runs as u64;
-    for i in 0..total {
+    let mut walls: Vec<u64> = Vec::new();
+    let mut warm: Option<(u64, bool)> = None;
+    let mut i: u64 = 0;
+    loop {
+        if warm.is_none() {
+            let n = walls.len() as u32;
+            let settled_now =
+                cfg.adaptive() && n >= cfg.warmup && settled(&walls, cfg.settle as usize, cfg.band);
+            if settled_now || n >= cfg.max_warmup() {
+                warm = Some((u64::from(n), settled_now));
+            }
+        }
+        let measured = match warm {
+            Some((n, _)) => i - n,
+            None => 0,
+        };
+        if warm.is_some() && measured >= u64::from(cfg.runs) {
+            return 0;
+        }
         let pad = cfg.env_pad.then(|| &pad_buf[..rng.pad_len()]);
         let line = match run_once(cfg, pad) {
-            Ok(r) => crate::json::run_line(i, i < cfg.warmup as u64, &r),
+            Ok(r) => {
+                if warm.is_none() {
+                    walls.push(r.wall_ns);
+                }
+                let info = warm.map(|(n, s)| (n, cfg.adaptive().then_some(s)));
+                crate::json::run_line(i, info, &r)
+            }
             Err(RunError::Spawn(e)) => {
                 let line = crate::json::spawn_error_line(&e.to_string(), cmd_bytes(&cfg.cmd[0]));
                 let _ = writeln!(out, "{line}").and_then(|_| out.flush());
@@ -624,8 +650,8 @@ pub fn run_all<W: io::Write>(cfg: &Config, out: &mut W) -> i32 {
             eprintln!("runner: cannot write results: {e}");
             return 1;
         }
+        i += 1;
     }
-    0
 }
 
 fn cmd_bytes(c: &OsString) -> &[u8] {
@@ -643,6 +669,9 @@ mod tests {
         Config {
             runs: 1,
             warmup: 0,
+            warmup_cap: None,
+            settle: 5,
+            band: 0.1,
             timeout: Duration::from_secs(30),
             env_pad: true,
             stdout_limit: 65536,
@@ -877,6 +906,52 @@ mod tests {
             assert!(v["wall_ns"].as_u64().unwrap() > 0);
             assert!(v["maxrss_kb"].as_u64().unwrap() > 0);
         }
+    }
+
+    fn lines(c: &Config) -> Vec<Value> {
+        let mut out = Vec::new();
+        assert_eq!(run_all(c, &mut out), 0);
+        let text = String::from_utf8(out).unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn adaptive_warmup_stops_once_settled() {
+        // /bin/true settles quickly: at least `warmup`, at least `settle` runs, never the cap.
+        let mut c = cfg(&["/bin/true"]);
+        (c.runs, c.warmup, c.warmup_cap, c.settle, c.band) = (3, 2, Some(200), 3, 0.99);
+        let v = lines(&c);
+        let n = v.iter().filter(|l| l["warmup"] == true).count();
+        assert!((3..200).contains(&n), "{n} warm-up runs");
+        assert_eq!(v.len(), n + 3);
+        for l in &v[n..] {
+            assert_eq!(l["warmup_runs"], n as u64);
+            assert_eq!(l["settled"], true);
+        }
+        assert!(v[..n].iter().all(|l| l.get("warmup_runs").is_none()));
+    }
+
+    #[test]
+    fn adaptive_warmup_stops_at_the_cap() {
+        // A band of 1e-9 is met only by runs of the very same nanosecond count: never here.
+        let mut c = cfg(&["/bin/true"]);
+        (c.runs, c.warmup, c.warmup_cap, c.settle, c.band) = (2, 1, Some(4), 4, 1e-9);
+        let v = lines(&c);
+        assert_eq!(v.len(), 6);
+        assert_eq!(v[4]["warmup_runs"], 4);
+        assert_eq!(v[4]["settled"], false);
+    }
+
+    #[test]
+    fn fixed_warmup_says_so() {
+        let mut c = cfg(&["/bin/true"]);
+        (c.runs, c.warmup) = (1, 2);
+        let v = lines(&c);
+        assert_eq!(v.len(), 3);
+        assert_eq!(v[2]["warmup_runs"], 2);
+        assert_eq!(v[2]["settled"], Value::Null);
     }
 
     #[test]
