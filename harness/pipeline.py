@@ -38,6 +38,7 @@ from harness.host import (
     parse_cpu_list,
 )
 from harness.images import ROOT, resolve_tags
+from harness.kinds import case_profile
 from harness.runner import (
     RunInterrupted,
     RunOptions,
@@ -312,6 +313,10 @@ def _recorded_profile(prof: Profile, recorded: dict[str, Any]) -> Profile:
         max_sessions=int(recorded.get("max_sessions") or 0),
         target_ci=float(recorded.get("target_ci", prof.target_ci)),
         budget_s=float("inf") if budget is None else float(budget),
+        warmup_cap=int(recorded.get("warmup_cap", prof.warmup_cap)),
+        settle_k=int(recorded.get("settle_k", prof.settle_k)),
+        settle_band=float(recorded.get("settle_band", prof.settle_band)),
+        cold_sessions=int(recorded.get("cold_sessions", prof.cold_sessions)),
     )
 
 
@@ -679,7 +684,7 @@ def execute_cases(p: RunPlan, engine: Engine, bundle: Bundle, ui: Ui) -> None:
     tags = resolve_tags(engine, p.suite, needed_images(p))
     with (
         _executor(p, engine, bundle, todo, opts=opts, ui=ui) as execute,
-        ui.progress(p.profile.sessions * len(todo)) as progress,
+        ui.progress(sum(case_profile(c, p.profile).sessions for c in todo)) as progress,
     ):
         run_cases(
             bundle,

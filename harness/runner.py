@@ -14,7 +14,7 @@ import json
 import random
 import signal
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -24,10 +24,11 @@ from docker.utils import parse_bytes
 
 from harness.engine import OUTPUT_MOUNT, Engine, RunResult
 from harness.errors import HarnessError
-from harness.kinds import kind_of, metric_of
+from harness.kinds import case_profile, kind_of, metric_of
 from harness.kinds.context import Executor, RunOptions, SessionContext
 from harness.kinds.kernel import last_json_line
 from harness.schema import SAMPLE_SCHEMA
+from harness.settle import iteration_warmup
 from harness.store import CASES, SAMPLES, Bundle, atomic_write
 from harness.suite import Case, Profile, Suite
 
@@ -37,29 +38,36 @@ TAIL = 2000
 __all__ = ["Executor", "RunOptions", "SessionContext"]
 
 
-def runner_argv(profile: Profile, timeout_s: float, argv: list[str]) -> list[str]:
-    return [
-        RUNNER,
-        "--runs",
-        str(profile.runs),
-        "--warmup",
-        str(profile.warmup),
-        "--timeout-s",
-        str(timeout_s),
-        "--",
-        *argv,
-    ]
+def runner_argv(
+    profile: Profile, timeout_s: float, argv: list[str], *, settle: bool = False
+) -> list[str]:
+    """The runner around `argv`: the profile's warm-up and runs; with `settle`, a warm-up found
+    from the data (harness/settle.py) when the profile gives it a cap."""
+    warm = ["--warmup", str(profile.warmup)]
+    if settle and profile.adaptive_warmup:
+        warm += [
+            "--warmup-cap",
+            str(profile.warmup_cap),
+            "--settle",
+            str(profile.settle_k),
+            "--band",
+            f"{profile.settle_band:g}",
+        ]
+    return [RUNNER, "--runs", str(profile.runs), *warm, "--timeout-s", str(timeout_s), "--", *argv]
 
 
-def schedule(cases: list[Case], sessions: int, seed: int) -> list[tuple[Case, int]]:
+def schedule(
+    cases: list[Case], sessions: int | Callable[[Case], int], seed: int
+) -> list[tuple[Case, int]]:
     """Container sessions in run order: tasks one after another, and within a task the
     sessions of all its implementations and sizes shuffled (A B B A ..., not A A B B), so slow
-    drift of the host hits every language alike."""
+    drift of the host hits every language alike. `sessions` is a count, or one per case."""
     rng = random.Random(seed)
     order: list[tuple[Case, int]] = []
     by_task: dict[str, list[tuple[Case, int]]] = {}
     for c in cases:
-        by_task.setdefault(c.task.name, []).extend((c, s) for s in range(sessions))
+        n = sessions(c) if callable(sessions) else sessions
+        by_task.setdefault(c.task.name, []).extend((c, s) for s in range(n))
     for block in by_task.values():
         rng.shuffle(block)
         order.extend(block)
@@ -149,12 +157,16 @@ def samples_from_output(
     result: RunResult,
     *,
     memory: str | None = None,
+    profile: Profile | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Turn the runner's JSON lines into samples; returns (samples, failure reason or None).
 
     The case's kind parses what each process printed (its checksum, and for a kernel its
     timings). `memory` is the container's memory limit, to tell an out-of-memory kill by its
-    peak RSS.
+    peak RSS. With `profile`, a kernel's warm-up iterations are found by the settling rule
+    (harness/settle.py) and recorded in the sample (`warmup_iters`, `iters_settled`); a
+    measured process run keeps how many warm-up runs its session needed (`warmup_runs`) and
+    whether they settled (`settled`; None for a fixed count).
     """
     samples: list[dict[str, Any]] = []
     reason: str | None = None
@@ -202,6 +214,14 @@ def samples_from_output(
         }
         if parsed.get("phases_ns"):
             sample["phases_ns"] = parsed["phases_ns"]
+        if "warmup_runs" in run:
+            sample["warmup_runs"] = run.get("warmup_runs")
+            sample["settled"] = run.get("settled")
+        if profile is not None and sample["iter_ns"]:
+            drop, found = iteration_warmup(
+                sample["iter_ns"], profile.settle_k, profile.settle_band, profile.warmup
+            )
+            sample["warmup_iters"], sample["iters_settled"] = drop, found
         samples.append(sample)
         if not ok_exit and reason is None:
             reason = run_failure(run, result.oom_killed, memory)
@@ -217,10 +237,19 @@ def runner_session(
     """One container session of a process or kernel case: the measuring runner around the
     profile's warm-up and measured process runs of the program."""
     values = {"outdir": OUTPUT_MOUNT} if case.task.output == "disk" else {}
-    argv = runner_argv(ctx.profile, ctx.opts.timeout_s, case.argv(ctx.profile.iters, **values))
+    settle = case.task.kind == "process"
+    argv = runner_argv(
+        ctx.profile, ctx.opts.timeout_s, case.argv(ctx.profile.iters, **values), settle=settle
+    )
     result = ctx.execute(ctx.image(case), argv, case)
     return samples_from_output(
-        case, index, case.impl.image, ctx.lang(case), result, memory=ctx.opts.limits.memory
+        case,
+        index,
+        case.impl.image,
+        ctx.lang(case),
+        result,
+        memory=ctx.opts.limits.memory,
+        profile=ctx.profile,
     )
 
 
@@ -393,7 +422,7 @@ def prepare_inputs(
 def session_timeout(profile: Profile, opts: RunOptions) -> float:
     """How long one session may take in all: every process run at its own timeout, plus a
     minute for the session around them."""
-    return (profile.runs + profile.warmup) * opts.timeout_s + 60
+    return (profile.runs + max(profile.warmup, profile.warmup_cap)) * opts.timeout_s + 60
 
 
 def case_limits(case: Case, opts: RunOptions) -> Any:
@@ -508,9 +537,9 @@ class _Progress:
     reasons: dict[str, list[str]]
 
     @classmethod
-    def of(cls, case_ids: Collection[str], sessions: int) -> _Progress:
+    def of(cls, case_ids: Collection[str], sessions: Mapping[str, int]) -> _Progress:
         return cls(
-            planned=dict.fromkeys(case_ids, sessions),
+            planned={cid: sessions[cid] for cid in case_ids},
             done=dict.fromkeys(case_ids, 0),
             spent=dict.fromkeys(case_ids, 0.0),
             collected={cid: [] for cid in case_ids},
@@ -547,8 +576,11 @@ def run_cases(
     A failing session (crash, timeout, killed container) fails its case, never the run.
     `engine` is needed by kinds with containers of their own (service); `run_id` labels them.
     """
+    profiles = {c.case_id: case_profile(c, profile) for c in cases}
     order = [
-        (c, s) for c, s in schedule(cases, profile.sessions, opts.seed) if c.case_id not in finished
+        (c, s)
+        for c, s in schedule(cases, lambda c: profiles[c.case_id].sessions, opts.seed)
+        if c.case_id not in finished
     ]
     todo = {c.case_id: c for c in cases if c.case_id not in finished}
     ctx = SessionContext(suite, profile, opts, tags, execute, engine, run_id)
@@ -556,7 +588,7 @@ def run_cases(
     groups: dict[tuple[str, int | None], list[str]] = {}
     for c in todo.values():
         groups.setdefault((c.task.name, c.size), []).append(c.case_id)
-    state = _Progress.of(todo, profile.sessions)
+    state = _Progress.of(todo, {cid: profiles[cid].sessions for cid in todo})
     rows: list[dict[str, Any]] = []
     rng = random.Random(opts.seed + 1)
     executed = 0
@@ -566,10 +598,11 @@ def run_cases(
             if on_session:
                 # Sessions known so far: done, left in this round, and added for the next.
                 on_session(case, session, executed, executed + len(order) - j + len(more))
-            samples = _one_session(case, session, ctx, state)
+            own = profiles[case.case_id]
+            samples = _one_session(case, session, replace(ctx, profile=own), state)
             executed += 1
             group = groups[(case.task.name, case.size)]
-            new_rows = _settle_group(group, todo, state, profile, more)
+            new_rows = _settle_group(group, todo, state, profiles, more)
             rows.extend(new_rows)
             with signals_held():
                 bundle.append_samples(samples)
@@ -618,7 +651,7 @@ def _settle_group(
     group: list[str],
     todo: dict[str, Case],
     state: _Progress,
-    profile: Profile,
+    profiles: Mapping[str, Profile],
     more: list[tuple[Case, int]],
 ) -> list[dict[str, Any]]:
     """Once every member of a comparison group has had its planned sessions: either every
@@ -627,7 +660,9 @@ def _settle_group(
     if not all(state.done[m] == state.planned[m] for m in group):
         return []
     whys = {
-        m: stop_reason(state.collected[m], profile, state.done[m], state.spent[m], state.reasons[m])
+        m: stop_reason(
+            state.collected[m], profiles[m], state.done[m], state.spent[m], state.reasons[m]
+        )
         for m in group
     }
     going_on = any(why is None for why in whys.values())
@@ -653,7 +688,7 @@ def finish_case(
     from harness.stats import median
 
     row = case_status(case, samples, reasons)
-    row.update(sessions=sessions, stop_reason=why, warnings=[])
+    row.update(sessions=sessions, stop_reason=why, warnings=[], **warmup_record(samples))
     if row["status"] == "ok":
         values = [v for session in case_sessions(samples) for run in session for v in run]
         row.update(
@@ -662,6 +697,29 @@ def finish_case(
             warnings=case_warnings(samples),
         )
     return row
+
+
+def warmup_record(samples: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """What the case row keeps of its warm-up: per session, the warm-up runs the runner made
+    and whether they settled (process cases); per measured run, the leading iterations the
+    settling rule dropped and whether it found them (kernel cases)."""
+    sessions: dict[int, tuple[Any, Any]] = {}
+    iters: list[tuple[Any, Any]] = []
+    for s in samples:
+        if s.get("warmup"):
+            continue
+        if "warmup_runs" in s:
+            sessions.setdefault(int(s["session"]), (s["warmup_runs"], s.get("settled")))
+        if "warmup_iters" in s:
+            iters.append((s["warmup_iters"], s.get("iters_settled")))
+    out: dict[str, list[Any]] = {}
+    # Only a warm-up found from the data is worth keeping (a fixed count is in the profile).
+    if any(ok is not None for _, ok in sessions.values()):
+        ordered = [sessions[k] for k in sorted(sessions)]
+        out.update(warmup_runs=[n for n, _ in ordered], warmup_settled=[ok for _, ok in ordered])
+    if iters:
+        out.update(warmup_iters=[n for n, _ in iters], iters_settled=[ok for _, ok in iters])
+    return out
 
 
 def stop_reason(  # noqa: PLR0911 - one return per reason to stop

@@ -166,6 +166,10 @@ SAMPLE_FIELDS: dict[str, tuple[bool, Check, str]] = {
     "achieved_fraction": (False, _opt(_nonneg), "a non-negative number"),
     "server_cpu_ns": (False, _opt(_nonneg), "a non-negative number"),
     "server_maxrss_kb": (False, _opt(_nonneg), "a non-negative number"),
+    "warmup_runs": (False, _opt(_nonneg_int), "a non-negative integer"),
+    "settled": (False, _opt(_bool), "true, false or null"),
+    "warmup_iters": (False, _opt(_nonneg_int), "a non-negative integer"),
+    "iters_settled": (False, _opt(_bool), "true or false"),
 }
 
 CASE_FIELDS: dict[str, tuple[bool, Check, str]] = {
@@ -183,6 +187,10 @@ CASE_FIELDS: dict[str, tuple[bool, Check, str]] = {
     "metric": (False, _opt(_str), "a string"),
     "median_ns": (False, _opt(_nonneg), "a non-negative number"),
     "warnings": (False, _opt(_list_of(_str)), "a list of strings"),
+    "warmup_runs": (False, _opt(_list_of(_nonneg_int)), "a list of non-negative integers"),
+    "warmup_settled": (False, _opt(_list_of(_opt(_bool))), "a list of true, false or null"),
+    "warmup_iters": (False, _opt(_list_of(_nonneg_int)), "a list of non-negative integers"),
+    "iters_settled": (False, _opt(_list_of(_opt(_bool))), "a list of true, false or null"),
 }
 
 

@@ -11,7 +11,8 @@ Schema history:
   1: first version (base, images, profiles, tasks with implementations).
   2: `checksum` rules per task; `route` and `threads` per implementation; the `service` kind;
      `output`, `limits` per task; `extends` to take base, images and profiles from another
-     suite file.
+     suite file. Later, within schema 2 (optional fields): a process task's `cold`, and a
+     profile's `warmup_cap`, `settle_k`, `settle_band` and `cold_sessions`.
 """
 
 from __future__ import annotations
@@ -94,10 +95,23 @@ class Profile:
     budget_s: float = float("inf")
     # Seconds of each load phase of a service task (saturation, each fixed rate).
     load_s: float = 5.0
+    # Warm-up found from the data (harness/settle.py): process runs of a start-up case warm up
+    # until the last `settle_k` are within a factor 1 + `settle_band` of each other, at least
+    # `warmup` and at most `warmup_cap` runs (0: exactly `warmup`, no rule). Kernel tasks apply
+    # the same rule to their in-process iterations.
+    warmup_cap: int = 0
+    settle_k: int = 5
+    settle_band: float = 0.10
+    # Fresh containers per cold-start case (tasks with `cold = true`), one process run each.
+    cold_sessions: int = 0
 
     @property
     def session_cap(self) -> int:
         return max(self.sessions, self.max_sessions)
+
+    @property
+    def adaptive_warmup(self) -> bool:
+        return self.warmup_cap > self.warmup
 
 
 @dataclass(frozen=True)
@@ -178,6 +192,13 @@ class Task:
     pids: int | None = None
     # The service kind's load generator and phases (validated by harness/kinds/service.py).
     load: Mapping[str, Any] = field(default_factory=dict)
+    # A process task with `cold = true` gets a twin, TASK_cold (start = "cold", warm_of = TASK):
+    # the first run in a fresh container, one per session, `cold_sessions` sessions.
+    cold: bool = False
+    # Implementations profiled once per run with `python3 -X importtime` (process tasks).
+    importtime: tuple[str, ...] = ()
+    start: str = "warm"
+    warm_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -282,7 +303,8 @@ class Suite:
         _require("implementation", "implementations", impls or [], known)
         out: list[Case] = []
         for task in self.tasks.values():
-            if tasks and task.name not in tasks:
+            # A cold twin comes with its task.
+            if tasks and task.name not in tasks and task.warm_of not in tasks:
                 continue
             sizes = kind_of(task).sizes(task, profile)
             for impl in task.impls:
@@ -437,10 +459,12 @@ def parse_suite(raw: dict[str, Any], path: Path, digest: str) -> Suite:
     profiles = {
         name: _parse_profile(name, p) for name, p in _need(raw, "profiles", dict, "suite").items()
     }
-    tasks = {
-        _name(name, "tasks"): _parse_task(name, t, images)
-        for name, t in _need(raw, "tasks", dict, "suite").items()
-    }
+    tasks = with_cold_twins(
+        {
+            _name(name, "tasks"): _parse_task(name, t, images)
+            for name, t in _need(raw, "tasks", dict, "suite").items()
+        }
+    )
     suite = Suite(
         name=_need(raw, "name", str, "suite"),
         data_image=_need(raw, "data_image", str, "suite"),
@@ -501,9 +525,19 @@ def _parse_profile(name: str, p: Any) -> Profile:
         target_ci=_get(p, "target_ci", float, where, 0.01),
         budget_s=_get(p, "budget_s", float, where, float("inf")),
         load_s=_get(p, "load_s", float, where, 5.0),
+        warmup_cap=_get(p, "warmup_cap", int, where, 0),
+        settle_k=_get(p, "settle_k", int, where, 5),
+        settle_band=_get(p, "settle_band", float, where, 0.10),
+        cold_sessions=_get(p, "cold_sessions", int, where, 0),
     )
     if min(prof.sessions, prof.runs, prof.iters) < 1 or prof.warmup < 0:
         raise SuiteError(f"{where}: sessions, runs and iters must be >= 1, warmup >= 0.")
+    if prof.warmup_cap and prof.warmup_cap < prof.warmup:
+        raise SuiteError(f"{where}: warmup_cap ({prof.warmup_cap}) must be >= warmup.")
+    if prof.settle_k < 2 or not 0 < prof.settle_band < 1 or prof.cold_sessions < 0:
+        raise SuiteError(
+            f"{where}: settle_k must be >= 2, settle_band in (0, 1), cold_sessions >= 0."
+        )
     if not 0 < prof.target_ci < 1 or prof.budget_s <= 0 or prof.load_s <= 0:
         raise SuiteError(f"{where}: target_ci must be in (0, 1), budget_s and load_s positive.")
     return prof
@@ -607,9 +641,42 @@ def _parse_task(name: str, t: Any, images: Mapping[str, ImageSpec]) -> Task:
         output=output,
         pids=pids,
         load=_get(t, "load", dict, where, {}),
+        cold=_get(t, "cold", bool, where, False),
+        importtime=tuple(_strings(t, "importtime", where, required=False)),
     )
     KINDS[kind].validate(task, where)
+    if task.importtime and kind != "process":
+        raise SuiteError(f"{where}: importtime is for process tasks (start-up) only.")
+    if task.cold and kind != "process":
+        raise SuiteError(f"{where}: cold = true is for process tasks (start-up) only.")
     return task
+
+
+COLD_SUFFIX = "_cold"
+
+
+def with_cold_twins(tasks: dict[str, Task]) -> dict[str, Task]:
+    """The tasks with, right after each task that has `cold = true`, its cold twin."""
+    out: dict[str, Task] = {}
+    for name, task in tasks.items():
+        out[name] = task
+        if not task.cold:
+            continue
+        twin = name + COLD_SUFFIX
+        if twin in tasks:
+            raise SuiteError(
+                f"tasks.{name}: cold = true makes a task '{twin}', which the suite already has. "
+                "Rename one."
+            )
+        out[twin] = replace(
+            task,
+            name=twin,
+            cold=False,
+            start="cold",
+            warm_of=name,
+            description=f"{task.description} (cold: the first run in a fresh container)",
+        )
+    return out
 
 
 def require_references(task: Task, where: str) -> None:

@@ -43,7 +43,7 @@ def test_every_command_has_help(command):
             ["run", "--task", "nope"],
             "Error: unknown task 'nope'. Known tasks: batch_scoring, concurrency, drift, "
             "feature_engineering, ffi, file_read, io_impact, parallel, serving_api, startup, "
-            "sum_squares.",
+            "startup_cold, sum_squares.",
         ),
         (
             ["run", "--image", "nope"],

@@ -225,7 +225,7 @@ def test_local_executor_runs_the_runner_pinned_in_the_images_root(monkeypatch, t
         *argv[1:],
     ]
     assert env == root.env
-    assert timeout_s == session_timeout(QUICK, opts) == (QUICK.runs + QUICK.warmup) * 10 + 60
+    assert timeout_s == session_timeout(QUICK, opts) == (QUICK.runs + QUICK.warmup_cap) * 10 + 60
     with pytest.raises(HarnessError, match="not unpacked"):
         execute("rpb-python:other", argv, case)
     manifest = backend.manifest()

@@ -44,16 +44,24 @@ def test_aa_runs_twins_interleaved_and_the_report_counts_false_flags(built_image
     assert manifest["aa"] is True
     assert manifest["baselines"] == {
         "startup.py-bare": "py-bare.a",
+        "startup_cold.py-bare": "py-bare.a",
         "sum_squares.rs-scalar": "rs-scalar.a",
     }
     cases = load(bundle, "cases.jsonl")
-    assert sorted(c["impl"] for c in cases) == [
-        "py-bare.a",
-        "py-bare.b",
-        "rs-scalar.a",
-        "rs-scalar.b",
+    assert sorted(c["case_id"] for c in cases) == [
+        "startup.py-bare/py-bare.a/-",
+        "startup.py-bare/py-bare.b/-",
+        "startup_cold.py-bare/py-bare.a/-",
+        "startup_cold.py-bare/py-bare.b/-",
+        "sum_squares.rs-scalar/rs-scalar.a/100000",
+        "sum_squares.rs-scalar/rs-scalar.b/100000",
     ]
-    assert all(c["status"] == "ok" and c["sessions"] == 2 for c in cases)
+    # --sessions sets the warm sessions; a cold case is the profile's cold_sessions containers.
+    cold_sessions = manifest["profile"]["cold_sessions"]
+    assert all(
+        c["status"] == "ok" and c["sessions"] == (cold_sessions if "_cold" in c["task"] else 2)
+        for c in cases
+    )
     md = (bundle / "report.md").read_text()
     assert "## A/A noise check" in md
     assert " of 2 pairs flagged" in md

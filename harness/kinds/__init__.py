@@ -52,6 +52,13 @@ def kind_of(task: Task) -> Kind:
     return KINDS[task.kind]
 
 
+def case_profile(case: Case, profile: Profile) -> Profile:
+    """The repetitions of one case: the profile's, unless its kind says otherwise (a cold
+    start-up case: many fresh containers of one run each)."""
+    own = getattr(kind_of(case.task), "case_profile", None)
+    return profile if own is None else own(case, profile)
+
+
 def sample_kind(sample: Mapping[str, Any]) -> str:
     """The kind of task a sample was measured for. Bundles from before kinds were recorded
     (sample schema 1) say it by the shape of the sample: iterations make a kernel sample."""

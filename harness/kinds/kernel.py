@@ -87,7 +87,12 @@ class KernelKind:
         return out
 
     def values(self, sample: Mapping[str, Any], warmup_iters: int) -> list[float]:
-        return [float(v) for v in (sample.get("iter_ns") or [])[warmup_iters:]]
+        """The iterations past the warm-up: the settling rule's count where the sample
+        records it (harness/settle.py), else `warmup_iters`."""
+        drop = sample.get("warmup_iters")
+        if not isinstance(drop, int) or isinstance(drop, bool) or drop < 0:
+            drop = warmup_iters
+        return [float(v) for v in (sample.get("iter_ns") or [])[drop:]]
 
 
 KIND = KernelKind()
