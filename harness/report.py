@@ -35,7 +35,8 @@ from harness.conclusions import (
     scaling,
     servers,
 )
-from harness.suite import RUST_ROUTES
+from harness.host import engine_checks
+from harness.suite import COLD_SUFFIX, RUST_ROUTES
 
 TEMPLATES = Path(__file__).parent / "templates"
 # The report's sections, in order: templates/html/NAME.j2 and templates/md/NAME.j2 each. A new
@@ -46,6 +47,7 @@ SECTIONS = [
     "aa",
     "startup_chart",
     "service",
+    "startup",
     "overview",
     "tasks",
     "failures",
@@ -449,12 +451,14 @@ def _mode_text(manifest: Mapping[str, Any]) -> str:
 
 
 def _stops(cases: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
-    """Per case: sessions, why it stopped adding sessions, and its warnings."""
+    """Per case: sessions, why it stopped adding sessions, the warm-up found from its data
+    ("" when the bundle has none) and its warnings."""
     return [
         {
             "case_id": _text(c.get("case_id")),
             "sessions": _text(c.get("sessions")) or DASH,
             "stop_reason": _text(c.get("stop_reason")) or DASH,
+            "warmup": warmup_text(c),
             "warnings": " ".join(_text(w) for w in c.get("warnings") or []),
         }
         for c in cases
@@ -593,6 +597,7 @@ def _context(
     images = manifest.get("images") or {}
     noise = float(speed_rows[0]["noise"]) if speed_rows else 0.01
     aa = _aa(speedups) if manifest.get("aa") else None
+    stops = _stops(cases)
     return {
         "run": {
             "run_id": _text(manifest.get("run_id")) or DASH,
@@ -641,12 +646,14 @@ def _context(
         "problems": [_text(n) for n in extras.notes],
         "missing_cases": missing,
         "service": service,
+        "startup": _startup(manifest, summary_rows, cases),
         "startup_chart": startup_chart,
         "charts": task_charts,
         "n_charts": sum(1 for t in task_charts.values() for c in t.values() if c)
         + (1 if startup_chart else 0)
         + sum(1 for sec in service if sec["chart"]),
-        "stops": _stops(cases),
+        "stops": stops,
+        "stops_warmup": any(c["warmup"] for c in stops),
         "tasks": _task_sections(summary_rows, speed_rows, manifest.get("baselines") or {}),
         "failures": _failures(summary_rows, cases),
         "how_to_read": [p.format(noise=format_percent(noise, 2)) for p in HOW_TO_READ],
@@ -839,6 +846,274 @@ def _service(servers: Sequence[Server]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+# --- start-up: warm and cold, warm-up, imports -------------------------------------------------
+
+# Warm-up runs of more sessions than this are summarised (range and median), not listed.
+_LIST_SESSIONS = 10
+
+
+def _case_rows(cases: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], Mapping[str, Any]]:
+    """Each case's row of cases.jsonl by (task, impl); a later row of a case replaces an
+    earlier one (as in `frames.summarize`)."""
+    out: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for c in cases:
+        if c.get("task") is not None and c.get("impl") is not None:
+            out[str(c["task"]), str(c["impl"])] = c
+    return out
+
+
+def startup_tasks(
+    manifest: Mapping[str, Any], summary_rows: Sequence[Mapping[str, Any]]
+) -> list[tuple[str, str | None]]:
+    """(warm task, its cold twin or None) for each start-up task of a bundle: a task with a
+    `TASK_cold` twin, or of the process kind (the manifest's routes say so; bundles without
+    kinds there: every measured case's metric is the process's wall time)."""
+    routes = manifest.get("routes")
+    kinds: dict[str, set[str]] = {}
+    rows: dict[str, list[Mapping[str, Any]]] = {}
+    for r in summary_rows:
+        task = str(r["task"])
+        rows.setdefault(task, []).append(r)
+        route = routes.get(str(r["case_id"])) if isinstance(routes, Mapping) else None
+        if isinstance(route, Mapping) and route.get("kind"):
+            kinds.setdefault(task, set()).add(str(route["kind"]))
+    twins = {t for t in rows if t.endswith(COLD_SUFFIX) and t[: -len(COLD_SUFFIX)] in rows}
+    out: list[tuple[str, str | None]] = []
+    for task, group in rows.items():
+        if task in twins:
+            continue
+        cold = task + COLD_SUFFIX if task + COLD_SUFFIX in twins else None
+        if task in kinds:
+            process = kinds[task] == {"process"}
+        else:
+            ran = [r for r in group if int(r["n_runs"]) > 0]
+            process = bool(ran) and all(r["metric"] == "wall" for r in ran)
+        if cold is not None or process:
+            out.append((task, cold))
+    return out
+
+
+def _ints(x: Any) -> list[int] | None:
+    """A list of whole numbers from a bundle, or None when it is not one."""
+    if not isinstance(x, list) or not x:
+        return None
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in x):
+        return None
+    return list(x)
+
+
+def _flags(x: Any, n: int) -> list[bool | None]:
+    """`n` settled flags (True, False, or None for a fixed warm-up) from a bundle's list."""
+    got = list(x) if isinstance(x, list) else []
+    return [v if isinstance(v, bool) else None for v in got[:n]] + [None] * (n - len(got))
+
+
+def warmup_runs_text(runs: Any, settled: Any) -> str:
+    """Each session's warm-up runs, "(cap)" where the cap ended the warm-up: "12, 9 (cap), 15";
+    with many sessions, their range and median. '—' when the case row has none (old bundles)."""
+    counts = _ints(runs)
+    if counts is None:
+        return DASH
+    flags = _flags(settled, len(counts))
+    if len(counts) > _LIST_SESSIONS:
+        capped = sum(1 for f in flags if f is False)
+        text = f"{_range_int(counts)} (median {sig(median_of(counts), 2)}, {len(counts)} sessions"
+        return text + (f", {capped} capped)" if capped else ")")
+    return ", ".join(
+        f"{n} (cap)" if f is False else str(n) for n, f in zip(counts, flags, strict=True)
+    )
+
+
+def settled_text(runs: Any, settled: Any) -> str:
+    """Whether the warm-up settled in every session: "yes", "no: the cap ended 1 of 3
+    sessions", "fixed (no rule)" for a fixed warm-up count, '—' without data."""
+    counts = _ints(runs)
+    if counts is None and not isinstance(settled, list):
+        return DASH
+    flags = _flags(settled, len(counts) if counts is not None else len(settled))
+    if not flags:
+        return DASH
+    capped = sum(1 for f in flags if f is False)
+    if capped:
+        return f"no: the cap ended {capped} of {len(flags)} sessions"
+    if all(f is None for f in flags):
+        return "fixed (no rule)"
+    return "yes"
+
+
+def median_of(values: Sequence[int]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return float(ordered[mid]) if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def _range_int(values: Sequence[int]) -> str:
+    low, high = min(values), max(values)
+    return str(low) if low == high else f"{low}–{high}"
+
+
+def warmup_text(case: Mapping[str, Any]) -> str:
+    """A case's warm-up found from the data, in a few characters: "9–15 runs" (process runs per
+    session), "1–2 iterations" (in-process iterations per run), with how many ended at the cap
+    or did not settle; "" for a case row without them (fixed warm-up, old bundles)."""
+    runs = _ints(case.get("warmup_runs"))
+    if runs is not None:
+        flags = _flags(case.get("warmup_settled"), len(runs))
+        capped = sum(1 for f in flags if f is False)
+        text = f"{_range_int(runs)} run{'s' if max(runs) != 1 else ''}"
+        return text + (f" ({capped} of {len(runs)} sessions capped)" if capped else "")
+    iters = _ints(case.get("warmup_iters"))
+    if iters is not None:
+        flags = _flags(case.get("iters_settled"), len(iters))
+        unsettled = sum(1 for f in flags if f is False)
+        text = f"{_range_int(iters)} iteration{'s' if max(iters) != 1 else ''}"
+        return text + (f" ({unsettled} of {len(iters)} runs not settled)" if unsettled else "")
+    return ""
+
+
+def _us(x: Any) -> str:
+    """Microseconds from a bundle as a duration: '12.3 ms'; '—' when not a number."""
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        return DASH
+    return format_ns(float(x) * 1e3)
+
+
+def _import_view(impl: str, found: Mapping[str, Any]) -> dict[str, Any]:
+    """One implementation's `parse_importtime` result as rows: the i-th top-level import (by
+    cumulative time) beside the i-th largest self time."""
+    top_level = [e for e in found.get("top_level") or [] if isinstance(e, Mapping)]
+    top_self = [e for e in found.get("top_self") or [] if isinstance(e, Mapping)]
+    rows = []
+    for i in range(max(len(top_level), len(top_self))):
+        a = top_level[i] if i < len(top_level) else {}
+        b = top_self[i] if i < len(top_self) else {}
+        rows.append(
+            {
+                "rank": str(i + 1),
+                "top_module": _text(a.get("module")),
+                "top_cumulative": _us(a.get("cumulative_us")) if a else "",
+                "self_module": _text(b.get("module")),
+                "self": _us(b.get("self_us")) if b else "",
+                "self_cumulative": _us(b.get("cumulative_us")) if b else "",
+            }
+        )
+    modules = found.get("modules")
+    error = _text(found.get("error"))
+    if not error and not rows:
+        error = "no import-time lines in its output"
+    return {
+        "impl": impl,
+        "error": error,
+        "total": _us(found.get("total_us")),
+        "modules": str(modules) if isinstance(modules, int) else DASH,
+        "rows": rows,
+    }
+
+
+def _importtimes(manifest: Mapping[str, Any], order: Sequence[str]) -> list[dict[str, Any]]:
+    """`kind_state.process.importtime` of the manifest, one view per implementation, in the
+    order of the start-up table (others after, by name)."""
+    state = manifest.get("kind_state")
+    process = state.get("process") if isinstance(state, Mapping) else None
+    found = process.get("importtime") if isinstance(process, Mapping) else None
+    if not isinstance(found, Mapping):
+        return []
+    rank = {impl: i for i, impl in enumerate(order)}
+    impls = sorted(found, key=lambda k: (rank.get(str(k), len(rank)), str(k)))
+    return [_import_view(str(k), found[k]) for k in impls if isinstance(found[k], Mapping)]
+
+
+def _storage_note(manifest: Mapping[str, Any]) -> str:
+    """What the engine's storage driver adds to start-up, when it adds something."""
+    engine = manifest.get("engine")
+    if manifest.get("executor") == "local" or not isinstance(engine, Mapping):
+        return ""
+    return " ".join(engine_checks(dict(engine)))
+
+
+def _warmup_rule(manifest: Mapping[str, Any]) -> str:
+    profile = manifest.get("profile")
+    prof = profile if isinstance(profile, Mapping) else {}
+    k, band, cap = prof.get("settle_k"), prof.get("settle_band"), prof.get("warmup_cap")
+    if isinstance(k, int) and isinstance(band, int | float) and isinstance(cap, int) and cap:
+        return (
+            f"until the last {k} were within {format_percent(band, 2)} of each other, at most "
+            f"{cap} runs"
+        )
+    return "until the last few were within a band of each other, up to a cap"
+
+
+def _start_cells(row: Mapping[str, Any] | None) -> tuple[str, str, float | None]:
+    """A start-up case's median, CI and (when it may enter a ratio) median in ns."""
+    if row is None:
+        return DASH, DASH, None
+    median = _num(row["wall_median_ns"])
+    return (
+        format_ns(median),
+        format_ns_range(row["wall_ci_low_ns"], row["wall_ci_high_ns"]),
+        median if frames.comparable(row) and median else None,
+    )
+
+
+def _startup(
+    manifest: Mapping[str, Any],
+    summary_rows: Sequence[Mapping[str, Any]],
+    cases: Sequence[Mapping[str, Any]],
+) -> dict[str, Any] | None:
+    """The start-up section: per start-up task, warm start beside cold start (the `_cold`
+    twin's rows, by implementation) with the warm-up each session needed; the storage driver's
+    cost; each implementation's slowest imports. None without a start-up task."""
+    pairs = startup_tasks(manifest, summary_rows)
+    if not pairs:
+        return None
+    by_case = _case_rows(cases)
+    tasks: list[dict[str, Any]] = []
+    order: list[str] = []
+    for warm, cold in pairs:
+        warm_rows = {str(r["impl"]): r for r in summary_rows if r["task"] == warm}
+        cold_rows = {str(r["impl"]): r for r in summary_rows if cold and r["task"] == cold}
+        table = []
+        for impl in dict.fromkeys([*warm_rows, *cold_rows]):
+            w, c = warm_rows.get(impl), cold_rows.get(impl)
+            head = w if w is not None else c
+            if head is None:  # pragma: no cover - every impl comes from one of the two
+                continue
+            bad = [
+                f"{which}: {r['status']}"
+                for which, r in (("warm", w), ("cold", c))
+                if r is not None and r["status"] != "ok"
+            ]
+            warm_text, warm_ci, warm_ns = _start_cells(w)
+            cold_text, cold_ci, cold_ns = _start_cells(c)
+            case = by_case.get((warm, impl), {})
+            table.append(
+                {
+                    "impl": impl_label(impl, head["threads"]),
+                    "status": ", ".join(bad),
+                    "warm": warm_text,
+                    "warm_ci": warm_ci,
+                    "cold": cold_text,
+                    "cold_ci": cold_ci,
+                    "cold_runs": DASH if c is None else str(int(c["n_runs"])),
+                    "ratio": DASH
+                    if warm_ns is None or cold_ns is None
+                    else format_ratio(cold_ns / warm_ns),
+                    "warmup": warmup_runs_text(case.get("warmup_runs"), case.get("warmup_settled")),
+                    "settled": settled_text(case.get("warmup_runs"), case.get("warmup_settled")),
+                }
+            )
+            order.append(impl)
+        tasks.append({"task": warm, "cold_task": cold or "", "rows": table})
+    return {
+        "tasks": tasks,
+        "has_cold": any(t["cold_task"] for t in tasks),
+        "has_warmup": any(r["warmup"] != DASH for t in tasks for r in t["rows"]),
+        "warmup_rule": _warmup_rule(manifest),
+        "storage_note": _storage_note(manifest),
+        "imports": _importtimes(manifest, list(dict.fromkeys(order))),
+    }
 
 
 # --- charts -----------------------------------------------------------------------------------
