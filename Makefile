@@ -62,6 +62,7 @@ test: lint test-unit test-browser test-docker ## Lint, unit tests, browser, then
 test-unit: installed ## Unit tests only (no Docker, no browser)
 	$(PYTHON) -m pytest -m "not docker and not browser" -q
 	cd rust && cargo test --locked -q
+	cd rust/runner && cargo test --locked -q
 
 test-browser: installed ## Reports and compare pages in headless Chromium (chromium, chromium-driver)
 	$(PYTHON) -m pytest -m browser -q
@@ -74,6 +75,7 @@ lint: installed ## ruff and mypy on harness/; cargo fmt and clippy on rust/
 	$(PYTHON) -m ruff format --check harness tests
 	$(PYTHON) -m mypy harness
 	cd rust && cargo fmt --check && cargo clippy --all-targets --locked -q -- -D warnings
+	cd rust/runner && cargo fmt --check && cargo clippy --all-targets --locked -q -- -D warnings
 
 clean: installed ## Remove the kit's containers and dangling images (results stay)
 	$(HARNESS) clean
