@@ -129,6 +129,12 @@ def build(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show the whole build log, not only steps.")
     ] = False,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs", "-j", min=1, help="Images built at once (those whose dependencies are built)."
+        ),
+    ] = 4,
     suite_path: SuiteOpt = DEFAULT_SUITE,
 ) -> None:
     """Build the base and the suite's toolchain images (cached by content hash)."""
@@ -143,7 +149,7 @@ def build(
         base_ref=base_ref,
     )
     engine = connect()
-    result = build_images(engine, suite, opts, image, _log, verbose=verbose)
+    result = build_images(engine, suite, opts, image, _log, verbose=verbose, jobs=jobs)
     table = Table("image", "tag / ref", "id", "rootfs layers")
     for name, info in result.items():
         layers = info.get("layers")
@@ -173,9 +179,16 @@ def _case_done(row: dict[str, Any]) -> None:
     if status != "ok":
         _line(f"{cid}: {status}")
         return
+    runs, settled = row.get("warmup_runs") or [], row.get("warmup_settled") or []
+    warm = ""
+    if runs:
+        capped = sum(1 for ok in settled if ok is False)
+        warm = f", warm-up runs {', '.join(map(str, runs))}" + (
+            f" ({capped} ended by the cap)" if capped else ""
+        )
     _line(
         f"{cid}: {row.get('metric')} median {format_ns(row.get('median_ns'))}, "
-        f"{row.get('sessions')} sessions, {row.get('stop_reason')}"
+        f"{row.get('sessions')} sessions, {row.get('stop_reason')}{warm}"
     )
     for w in row.get("warnings") or []:
         _line(f"  warning: {w}")
@@ -683,45 +696,132 @@ def _compare_sides(paths: list[Path]) -> list[Any]:
 @handles_errors
 def calibrate(
     *,
-    image: Annotated[str, typer.Option(help="Image to check the runner in.")] = "rust",
-    cpus: Annotated[int, typer.Option(help="Cores pinned for the container.")] = 1,
-    runs: Annotated[int, typer.Option(help="Runs per command.")] = 200,
+    task: Annotated[
+        list[str] | None,
+        typer.Option("--task", "-t", help="Only this start-up (process) task. Repeat."),
+    ] = None,
+    impl: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--impl", help="Only this implementation (e.g. py-numpy; `true`: /bin/true). Repeat."
+        ),
+    ] = None,
+    image: Annotated[
+        list[str] | None,
+        typer.Option("--image", "-i", help="Only implementations in this image. Repeat."),
+    ] = None,
+    cpus: Annotated[int, typer.Option(help="Cores pinned for each container.")] = 1,
+    rounds: Annotated[
+        int,
+        typer.Option(
+            help="Rounds per implementation, each both tools (ABBA): more, shorter rounds pair "
+            "the tools closer in time and narrow the CI."
+        ),
+    ] = 20,
+    runs: Annotated[int, typer.Option(help="Measured runs per round and tool.")] = 3,
+    tolerance: Annotated[
+        float,
+        typer.Option(help="Agreement wanted: the ratio's 95 % CI within 1 +- this fraction."),
+    ] = 0.05,
+    profile: Annotated[
+        str, typer.Option(help="Profile whose warm-up rule warms each container first.")
+    ] = "default",
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Also write the rows as JSON to this file.")
+    ] = None,
     suite_path: SuiteOpt = DEFAULT_SUITE,
 ) -> None:
-    """Check the runner against `hyperfine -N` on start-up of `true` and the Rust hello."""
-    from harness.calibrate import calibrate as do_calibrate
+    """Check the runner against `hyperfine -N` on every start-up implementation and /bin/true.
+
+    One hardened, pinned container per implementation: the runner's adaptive warm-up first,
+    then rounds alternating the two tools. Prints the median ratio runner / hyperfine with its
+    95 % CI and a verdict against --tolerance; exits 0 whatever the verdicts.
+    """
+    from harness import calibrate as cal
     from harness.engine import connect
+    from harness.locks import CoreLocks
 
     suite = load_suite(suite_path)
-    suite.require_images([image])
-    if runs < 5:
-        raise UsageError(f"--runs {runs} is too few. Give at least 5.")
-    cpuset = format_cpu_list(choose_cpuset(cpus, available_cpus()))
+    if profile not in suite.profiles:
+        raise UsageError(
+            f"unknown profile '{profile}'. Known profiles: {', '.join(sorted(suite.profiles))}."
+        )
+    cal.validate_settings(rounds, runs, tolerance)
+    targets = cal.select_targets(
+        suite, suite.profiles[profile], task or (), image or (), impl or ()
+    )
+    out_json = _output_path(json_path, "--json", "calibrate.json") if json_path else None
+    rule = cal.WarmupRule.of(suite.profiles[profile])
+    cores = choose_cpuset(cpus, available_cpus())
+    cpuset = format_cpu_list(cores)
     engine = connect()
-    tag = resolve_tags(engine, suite, [image])[image]
-    engine.require_image(tag)
-    rows = do_calibrate(engine, tag, cpuset, runs)
+    names = sorted({t.image for t in targets})
+    tags = resolve_tags(engine, suite, names)
+    for name in names:
+        engine.require_image(tags[name])
+    _line(
+        f"calibrating {len(targets)} commands: {rounds} rounds x {runs} runs per tool, "
+        f"profile {profile}: {rule.describe()}"
+    )
+    with CoreLocks(cores, "calibrate"):
+        rows, failures = cal.calibrate(
+            engine,
+            tags,
+            targets,
+            cpuset,
+            rounds=rounds,
+            runs=runs,
+            rule=rule,
+            tolerance=tolerance,
+            log=_line,
+        )
+    from harness.report import format_ns
+
     table = Table(
-        "command",
-        "runs",
+        "impl",
+        "image",
         "runner median",
         "hyperfine median",
-        "difference",
-        "runner min",
-        "hyperfine min",
-        title=f"{tag} on cpuset {cpuset}",
+        "paired difference",
+        "95 % CI of ratio",
+        "warm-up runs",
+        "verdict",
+        title=f"runner vs hyperfine -N, cpuset {cpuset}, {rounds} rounds x {runs} runs, "
+        f"tolerance ±{tolerance * 100:g} %",
     )
     for r in rows:
+        lo, hi = r["ratio_ci"]
         table.add_row(
-            r["command"],
-            str(r["runs"]),
-            f"{r['runner_median_us']:.1f} µs",
-            f"{r['hyperfine_median_us']:.1f} µs",
+            r["impl"],
+            r["image"],
+            format_ns(r["runner_median_ns"]),
+            format_ns(r["hyperfine_median_ns"]),
             f"{r['difference_pct']:+.1f} %",
-            f"{r['runner_min_us']:.1f} µs",
-            f"{r['hyperfine_min_us']:.1f} µs",
+            f"[{lo:.3f}, {hi:.3f}]",
+            cal.format_warmup(r),
+            r["verdict"],
         )
-    Console().print(table)
+    out = Console()
+    if rows:
+        out.print(table)
+        for r in rows:
+            out.print(cal.command_line(r), markup=False, highlight=False, soft_wrap=True)
+        out.print(cal.summary_line(rows, tolerance), markup=False, highlight=False, soft_wrap=True)
+    if out_json is not None:
+        settings = {
+            "profile": profile,
+            "rounds": rounds,
+            "runs": runs,
+            "tolerance": tolerance,
+            "cpuset": cpuset,
+            "tags": tags,
+        }
+        _write_output(out_json, cal.to_json(rows, settings | {"failures": failures}), "--json")
+    if failures:
+        raise HarnessError(
+            f"{len(failures)} of {len(targets)} commands could not be calibrated:\n"
+            + "\n".join(failures)
+        )
 
 
 def _checksum_rule(task: Any) -> str:

@@ -374,9 +374,10 @@ def test_harness_never_uses_a_host_shell():
 
 
 def test_only_calibrate_runs_a_shell_in_a_container_and_only_with_fixed_text():
-    """`sh -c` appears in calibrate's hyperfine call, built from constants and an int, and with
-    module constants as the script where inputs are verified (runner) and a server's cgroup is
-    read (engine): data reaches those scripts only as positional arguments."""
+    """`sh -c` appears in calibrate's script, built from constants, ints and the suite's argv
+    words each quoted by shlex.quote, and with module constants as the script where inputs are
+    verified (runner), a server's cgroup is read (engine) and imports are profiled (process
+    kind): data reaches those scripts only as positional arguments."""
     found = []
     for path, tree in _sources():
         for node in ast.walk(tree):
