@@ -277,6 +277,13 @@ def run(
         float | None,
         typer.Option(help="Seconds a case may take before it stops adding sessions."),
     ] = None,
+    cold_sessions: Annotated[
+        int | None,
+        typer.Option(
+            help="Fresh containers (one run each) per cold-start case; 0: no cold start "
+            "(default: the profile's)."
+        ),
+    ] = None,
     aa: Annotated[
         bool,
         typer.Option(
@@ -362,6 +369,7 @@ def run(
         max_sessions=max_sessions,
         target_ci=target_ci,
         budget=budget,
+        cold_sessions=cold_sessions,
         aa=aa,
         pin=pin,
         local=local,

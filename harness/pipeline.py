@@ -77,6 +77,7 @@ RUN_SETTINGS = (
     "max_sessions",
     "target_ci",
     "budget",
+    "cold_sessions",
     "aa",
     "pin",
     "local",
@@ -104,6 +105,7 @@ class RunRequest:
     max_sessions: int | None = None
     target_ci: float | None = None
     budget: float | None = None
+    cold_sessions: int | None = None
     aa: bool = False
     pin: bool = True
     local: bool = False
@@ -218,6 +220,7 @@ def _new_plan(req: RunRequest, facts: HostFacts | None = None) -> RunPlan:
         "max_sessions": req.max_sessions,
         "target_ci": req.target_ci,
         "budget_s": req.budget,
+        "cold_sessions": req.cold_sessions,
     }
     prof = _with_knobs(suite.profiles[req.profile], knobs)
     if req.timeout <= 0:
@@ -299,6 +302,8 @@ def _with_knobs(prof: Profile, knobs: dict[str, Any]) -> Profile:
         raise UsageError(
             f"--target-ci {given['target_ci']} is not a fraction. Give e.g. 0.01 for +-1 %."
         )
+    if given.get("cold_sessions", 0) < 0:
+        raise UsageError("--cold-sessions must be 0 (no cold start) or more.")
     if given.get("budget_s", 1.0) <= 0:
         raise UsageError(f"--budget {given['budget_s']} must be a positive number of seconds.")
     return dataclasses.replace(prof, **given)

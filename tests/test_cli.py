@@ -59,6 +59,7 @@ def test_every_command_has_help(command):
         (["run", "--target-ci", "5"], "Error: --target-ci 5.0 is not a fraction."),
         (["run", "--budget", "0"], "Error: --budget 0.0 must be a positive number of seconds."),
         (["run", "--sessions", "0"], "Error: --sessions must be at least 1"),
+        (["run", "--cold-sessions", "-1"], "Error: --cold-sessions must be 0 (no cold start)"),
         (["run", "--resume", "x", "--max-sessions", "3"], "Error: --resume continues a run"),
         (["calibrate", "--image", "nope"], "Error: unknown image 'nope'."),
         (["run", "--no-pin", "--cpus", "1"], "Error: --no-pin lets the benchmarks run on any"),

@@ -180,3 +180,15 @@ def test_a_kernel_sample_records_the_iterations_the_rule_dropped():
     assert why is None
     assert (samples[0]["warmup_iters"], samples[0]["iters_settled"]) == (1, True)
     assert metric_values(samples[0]) == [500.0, 510.0]
+
+
+def test_cold_sessions_on_the_command_line_override_the_profile():
+    from harness.pipeline import _with_knobs
+
+    none = _with_knobs(DEFAULT, {"cold_sessions": 0, "sessions": None})
+    assert none.cold_sessions == 0
+    assert none.sessions == DEFAULT.sessions
+    assert not [c for c in SUITE.cases(none, tasks=["startup"]) if c.task.start == "cold"]
+    five = _with_knobs(DEFAULT, {"cold_sessions": 5})
+    cold = next(c for c in SUITE.cases(five, tasks=["startup"]) if c.task.start == "cold")
+    assert case_profile(cold, five).sessions == 5
