@@ -66,7 +66,8 @@ def test_a_cold_twin_follows_each_task_with_cold_true():
 def test_a_cold_case_is_many_fresh_containers_of_one_run():
     c = next(c for c in SUITE.cases(DEFAULT) if c.task.name == "startup_cold")
     own = case_profile(c, DEFAULT)
-    assert (own.sessions, own.session_cap, own.runs, own.warmup) == (10, 10, 1, 0)
+    n = DEFAULT.cold_sessions
+    assert (own.sessions, own.session_cap, own.runs, own.warmup) == (n, n, 1, 0)
     assert not own.adaptive_warmup
     warm = next(c for c in SUITE.cases(DEFAULT) if c.task.name == "startup")
     assert case_profile(warm, DEFAULT) is DEFAULT
@@ -77,7 +78,7 @@ def test_a_cold_case_is_many_fresh_containers_of_one_run():
 
 def test_the_runner_gets_the_settling_rule_for_start_up_only():
     argv = runner_argv(DEFAULT, 60, ["x"], settle=True)
-    assert argv[argv.index("--warmup-cap") + 1] == "40"
+    assert argv[argv.index("--warmup-cap") + 1] == str(DEFAULT.warmup_cap)
     assert argv[argv.index("--settle") + 1] == "5"
     assert argv[argv.index("--band") + 1] == "0.1"
     assert "--warmup-cap" not in runner_argv(DEFAULT, 60, ["x"])
