@@ -50,11 +50,9 @@ TRUE_IMAGE = "rust"
 HYPERFINE = "hyperfine"
 HYPERFINE_WARMUP = 3
 ROUND_WARMUP = 1
-# The warm-up rule's defaults where a profile has none (a fixed warm-up): the calibration needs
-# a warm container whatever the profile does.
+# The warm-up cap where a profile has a fixed warm-up: the calibration needs a warm container
+# whatever the profile does.
 DEFAULT_WARMUP_CAP = 30
-DEFAULT_SETTLE_K = 5
-DEFAULT_SETTLE_BAND = 0.10
 AGREES = "agrees"
 DIFFERS = "differs"
 INCONCLUSIVE = "inconclusive (more rounds)"
@@ -84,13 +82,11 @@ class WarmupRule:
 
     @classmethod
     def of(cls, profile: Profile) -> WarmupRule:
-        warmup = max(1, int(getattr(profile, "warmup", 1)))
-        cap = int(getattr(profile, "warmup_cap", DEFAULT_WARMUP_CAP) or 0)
+        warmup = max(1, profile.warmup)
+        cap = profile.warmup_cap
         if cap <= warmup:  # a fixed warm-up in the profile: the calibration still warms up
             cap = max(warmup + 1, DEFAULT_WARMUP_CAP)
-        k = max(2, int(getattr(profile, "settle_k", DEFAULT_SETTLE_K)))
-        band = float(getattr(profile, "settle_band", DEFAULT_SETTLE_BAND))
-        return cls(warmup, cap, k, band)
+        return cls(warmup, cap, profile.settle_k, profile.settle_band)
 
     def args(self) -> list[str]:
         return [
