@@ -630,7 +630,9 @@ def _prepare_kinds(bundle: Bundle, cases: list[Case], ctx: SessionContext) -> No
         ctx.state.update(kept.get(name) or {})
         found = prepare([c for c in cases if c.task.kind == name], ctx)
         if found:
-            bundle.update_manifest(kind_state={**kept, name: found})
+            # Every kind's state so far: a later kind's update must not drop an earlier one's.
+            kept = {**kept, name: found}
+            bundle.update_manifest(kind_state=kept)
 
 
 def _one_session(

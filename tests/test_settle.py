@@ -193,3 +193,30 @@ def test_cold_sessions_on_the_command_line_override_the_profile():
     five = _with_knobs(DEFAULT, {"cold_sessions": 5})
     cold = next(c for c in SUITE.cases(five, tasks=["startup"]) if c.task.start == "cold")
     assert case_profile(cold, five).sessions == 5
+
+
+def test_each_kind_keeps_its_state_in_the_manifest(tmp_path, monkeypatch):
+    """The process kind's import profile and the service kind's rates both stay (a later
+    kind's update once dropped an earlier one's)."""
+    from harness.kinds import service
+
+    monkeypatch.setattr(service.KIND, "prepare", lambda cases, ctx: {"rates": [1.0]})
+    stderr = "import time: self [us] | cumulative | imported package\n"
+    stderr += "import time:       120 |        300 | numpy\n"
+
+    def fake(image, argv, case):
+        return RunResult(0, "Hello, world!\n", stderr, False)
+
+    cases = [
+        next(c for c in SUITE.cases(QUICK) if c.case_id == "startup/py-numpy/-"),
+        next(c for c in SUITE.cases(QUICK) if c.task.kind == "service"),
+    ]
+    bundle = Bundle.create(tmp_path, "h", "20260101T000000Z-abcd", {"run_id": "x"})
+    from harness.kinds.context import SessionContext
+    from harness.runner import _prepare_kinds
+
+    ctx = SessionContext(SUITE, QUICK, RunOptions(cpuset="1"), {"python": "p"}, fake)
+    _prepare_kinds(bundle, cases, ctx)
+    state = bundle.manifest()["kind_state"]
+    assert state["service"] == {"rates": [1.0]}
+    assert state["process"]["importtime"]["py-numpy"]["total_us"] == 120
