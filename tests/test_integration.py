@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.images import build_base
+from harness.kinds import case_profile
 from harness.suite import DEFAULT_SUITE, BaseSpec, load_suite
 from tests.conftest import harness
 from tests.prereqs import require_command
@@ -58,8 +59,29 @@ def test_quick_suite_bundle_has_every_case_with_valid_checksums(quick_bundle):
     prof = suite.profiles["quick"]
     # Process and kernel cases: the runner's warm-up and measured runs of every session.
     runs = [s for s in samples if s["kind"] != "service"]
-    run_cases = {c.case_id for c in suite.cases(prof) if c.task.kind != "service"}
-    assert len(runs) == prof.sessions * (prof.runs + prof.warmup) * len(run_cases)
+    by_id = {c.case_id: c for c in suite.cases(prof)}
+    rows = {c["case_id"]: c for c in cases}
+    run_cases = {cid for cid, c in by_id.items() if c.task.kind != "service"}
+    for cid in run_cases:
+        own = case_profile(by_id[cid], prof)
+        mine = [s for s in runs if s["case_id"] == cid]
+        warm = sum(1 for s in mine if s["warmup"])
+        assert len(mine) - warm == own.sessions * own.runs, cid
+        if by_id[cid].task.kind == "process" and own.adaptive_warmup:
+            # Warm start: the warm-up found from the data, recorded per session.
+            found = rows[cid]["warmup_runs"]
+            assert len(found) == own.sessions, cid
+            assert all(own.settle_k <= n <= own.warmup_cap for n in found), (cid, found)
+            assert warm == sum(found), cid
+        else:
+            assert warm == own.sessions * own.warmup, cid
+    cold = [cid for cid in run_cases if by_id[cid].task.start == "cold"]
+    assert cold
+    assert all(rows[cid]["sessions"] == prof.cold_sessions for cid in cold)
+    # The library start-ups' import profile.
+    imports = manifest["kind_state"]["process"]["importtime"]
+    assert set(imports) == {"py-numpy", "py-pandas", "py-polars"}
+    assert all(v["total_us"] > 0 and v["top_level"] for v in imports.values())
     assert all(s["wall_ns"] > 0 and s["maxrss_kb"] > 0 for s in runs)
     kernel = [s for s in runs if s["kind"] == "kernel"]
     assert all(len(s["iter_ns"]) == prof.iters for s in kernel)
