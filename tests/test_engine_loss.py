@@ -6,8 +6,9 @@ root, exec root, pid file, cgroup parent and config file, and its own containerd
 manages under its exec root, with its own namespaces). It runs in network and mount namespaces of
 its own (`unshare`): a dockerd started with `--bridge=none` deletes the host's `docker0`, the
 machine's engine's bridge, and one with a bridge would add its own links and routes. The kit's
-`rust` image and the base are copied into it from the machine's engine (`docker save` |
-`docker load`), and the runs reach it through DOCKER_HOST. The machine's engine is only read from.
+`rust` image, the runner image it is built from and the base are copied into it from the
+machine's engine (`docker save` | `docker load`), and the runs reach it through DOCKER_HOST. The
+machine's engine is only read from.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ pytestmark = pytest.mark.docker
 
 FAULTS = ROOT / "tests" / "fixtures" / "faults.toml"
 SUITE = load_suite(FAULTS)
-TASK = "slow_rust"  # only the rust image, so only it (and the base) must be copied
+TASK = "slow_rust"  # only the rust image, so only it (with the runner and base) must be copied
 LONG = SUITE.profiles["long"]
 PER_CASE = LONG.sessions * (LONG.runs + LONG.warmup)
 DOCKERD = shutil.which("dockerd") or "/usr/sbin/dockerd"
@@ -234,9 +235,11 @@ def _host_bridges() -> set[str]:
 
 @pytest.fixture
 def second_engine(engine, built_images) -> Iterator[SecondEngine]:
-    """A private dockerd holding the base and the rust image, copied from the machine's engine."""
+    """A private dockerd holding the base, runner and rust images, copied from the machine's
+    engine."""
     tags = resolve_tags(engine, SUITE, ["rust"])
-    wanted = [SUITE.base.tag, tags["rust"]]
+    # The rust image's tag names the runner image it copies the runner from: both go.
+    wanted = [SUITE.base.tag, tags["runner"], tags["rust"]]
     bridges = _host_bridges()
     second = SecondEngine()
     try:

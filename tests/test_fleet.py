@@ -239,10 +239,11 @@ def test_a_pinned_version_gone_from_the_archive_is_one_error_line(engine, rust_b
     build = _harness("build", "--image", "rust", "--suite", str(suite), *ca, env=env)
     assert build.returncode == 1
     errors = [line for line in build.stderr.splitlines() if line.startswith("Error:")]
+    # The rust image starts from the runner image, the first to install the stale rustc.
     assert errors == [
         f"Error: the pinned version {stale} of rustc is no longer in the Debian archive (image "
-        f"rust, RUSTC_VERSION in {suite}). Refresh the pins with `harness lock` (or `make lock`), "
-        "then run `harness build` again."
+        f"runner, RUSTC_VERSION in {suite}). Refresh the pins with `harness lock` (or `make "
+        "lock`), then run `harness build` again."
     ]
     check = _harness("lock", "--check", "--no-python", "--suite", str(suite), *ca, env=env)
     assert check.returncode == 1

@@ -64,7 +64,7 @@ def test_aa_runs_twins_interleaved_and_the_report_counts_false_flags(built_image
     )
     md = (bundle / "report.md").read_text()
     assert "## A/A noise check" in md
-    assert " of 2 pairs flagged" in md
+    assert " of 3 pairs flagged" in md
     assert "## Where Rust pays off" not in md
 
 
