@@ -38,7 +38,7 @@ from typing import Any
 from harness import stats
 from harness.engine import Engine
 from harness.errors import EngineUnavailable, HarnessError, UsageError
-from harness.runner import RUNNER
+from harness.runner import RUNNER, warmup_args
 from harness.suite import Profile, Suite
 
 TRUE = "/bin/true"
@@ -89,16 +89,7 @@ class WarmupRule:
         return cls(warmup, cap, profile.settle_k, profile.settle_band)
 
     def args(self) -> list[str]:
-        return [
-            "--warmup",
-            str(self.warmup),
-            "--warmup-cap",
-            str(self.cap),
-            "--settle",
-            str(self.settle_k),
-            "--band",
-            repr(self.band),
-        ]
+        return warmup_args(self.warmup, self.cap, self.settle_k, self.band)
 
     def describe(self) -> str:
         return (

@@ -38,6 +38,21 @@ TAIL = 2000
 __all__ = ["Executor", "RunOptions", "SessionContext"]
 
 
+def warmup_args(warmup: int, cap: int, settle_k: int, band: float) -> list[str]:
+    """The runner's options for a warm-up found from the data (harness/settle.py): at least
+    `warmup` runs, at most `cap`, until the last `settle_k` are within a factor 1 + `band`."""
+    return [
+        "--warmup",
+        str(warmup),
+        "--warmup-cap",
+        str(cap),
+        "--settle",
+        str(settle_k),
+        "--band",
+        f"{band:g}",
+    ]
+
+
 def runner_argv(
     profile: Profile, timeout_s: float, argv: list[str], *, settle: bool = False
 ) -> list[str]:
@@ -45,14 +60,9 @@ def runner_argv(
     from the data (harness/settle.py) when the profile gives it a cap."""
     warm = ["--warmup", str(profile.warmup)]
     if settle and profile.adaptive_warmup:
-        warm += [
-            "--warmup-cap",
-            str(profile.warmup_cap),
-            "--settle",
-            str(profile.settle_k),
-            "--band",
-            f"{profile.settle_band:g}",
-        ]
+        warm = warmup_args(
+            profile.warmup, profile.warmup_cap, profile.settle_k, profile.settle_band
+        )
     return [RUNNER, "--runs", str(profile.runs), *warm, "--timeout-s", str(timeout_s), "--", *argv]
 
 
